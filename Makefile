@@ -1,0 +1,62 @@
+# The hands-on course on Kafka consumer offsets.
+#   make lab    set everything up, start the broker, open JupyterLab on notebooks/
+#   make test   set everything up and run the whole test suite (CI runs this)
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# Kernels and extensions come from the course environment first.
+export JUPYTER_PATH := $(abspath $(VENV))/share/jupyter
+export MPLBACKEND ?= Agg
+
+.PHONY: help setup lab test test-fast broker stop status logs bench bench-small benchmarks clean
+
+help:
+	@echo "make lab         set up, start the Kafka broker, open JupyterLab on notebooks/"
+	@echo "make test        set up and run every test (unit tests + every notebook via papermill)"
+	@echo "make broker      start (or find) the broker;  make stop / status / logs"
+	@echo "make benchmarks  broker start-up and memory figures"
+	@echo "make clean       stop the broker, remove .venv and .course"
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' || \
+	  { echo "error: the course needs Python 3.10+; '$(PYTHON)' is $$($(PYTHON) --version 2>&1). Run: make PYTHON=python3.11 ..."; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || \
+	  { echo "error: '$(PYTHON) -m venv' failed (Debian/Ubuntu: apt install python3-venv)"; exit 1; }
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,bench]'
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (Kafka offsets course)" >/dev/null
+	@if git rev-parse --git-dir >/dev/null 2>&1; then $(VENV)/bin/nbstripout --install --attributes .gitattributes; fi
+	@touch $(STAMP)
+
+setup: $(STAMP)
+	@$(PY) -m helpers.broker fetch >/dev/null
+
+broker: setup
+	@$(PY) -m helpers.broker start
+
+stop:
+	@if test -x $(PY); then $(PY) -m helpers.broker stop; else echo "no environment, no broker"; fi
+
+status: setup
+	@$(PY) -m helpers.broker status
+
+logs: setup
+	@$(PY) -m helpers.broker logs -n 80
+
+lab: broker
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1
+
+test: setup
+	$(PY) -m pytest
+
+test-fast: setup
+	$(PY) -m pytest -m "not notebook"
+
+benchmarks: broker
+	$(PY) benchmarks/broker_startup.py
+
+clean: stop
+	rm -rf $(VENV) .course

@@ -1,0 +1,141 @@
+"""Topics and seeding (introduced in notebook 01).
+
+Every notebook run makes its own topic and group names with :func:`unique_name`, so
+re-running a notebook starts from a clean slate on the same shared broker.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from typing import Any, Callable, Iterator
+
+from kafka import KafkaAdminClient
+from kafka.errors import TopicAlreadyExistsError, UnknownTopicOrPartitionError
+
+from .broker import ensure_broker
+from .consumers import make_producer
+
+__all__ = ["unique_name", "admin_client", "create_topic", "delete_topic", "seed_messages"]
+
+
+def unique_name(prefix: str) -> str:
+    """``prefix`` plus a short random suffix, e.g. ``orders-3f9a1c`` (notebook 01)."""
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+@contextlib.contextmanager
+def admin_client(bootstrap: str | None = None) -> Iterator[KafkaAdminClient]:
+    """A ``KafkaAdminClient`` on the course broker, closed on exit."""
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap or ensure_broker().bootstrap,
+        client_id="course-admin",
+        bootstrap_timeout_ms=10_000,
+    )
+    try:
+        yield admin
+    finally:
+        admin.close()
+
+
+def _partition_count(admin: KafkaAdminClient, name: str) -> int:
+    (desc,) = admin.describe_topics([name])
+    return len(desc["partitions"])
+
+
+def create_topic(
+    name: str,
+    partitions: int = 3,
+    *,
+    bootstrap: str | None = None,
+    configs: dict[str, str] | None = None,
+) -> str:
+    """Create ``name`` with ``partitions`` partitions, or accept it if it exists as asked.
+
+    Idempotent: an existing topic with the same partition count is fine; a
+    different count raises ``ValueError`` (pick another name). Returns ``name``
+    once every partition has a leader. Notebook 01.
+    """
+    if not isinstance(partitions, int) or partitions < 1:
+        raise ValueError(f"partitions must be a whole number >= 1, not {partitions!r}")
+    with admin_client(bootstrap) as admin:
+        try:
+            admin.create_topics(
+                {name: {"num_partitions": partitions, "replication_factor": 1,
+                        "configs": dict(configs or {})}},
+                wait_for_metadata=True,
+            )
+        except TopicAlreadyExistsError:
+            have = _partition_count(admin, name)
+            if have != partitions:
+                raise ValueError(
+                    f"topic {name!r} already exists with {have} partitions, not {partitions}; "
+                    "use another name (helpers.unique_name) or delete it first"
+                ) from None
+            admin.wait_for_topics([name])
+    return name
+
+
+def delete_topic(name: str, *, bootstrap: str | None = None) -> bool:
+    """Delete ``name``; False if it did not exist."""
+    with admin_client(bootstrap) as admin:
+        try:
+            admin.delete_topics([name])
+        except UnknownTopicOrPartitionError:
+            return False
+    return True
+
+
+def _default_value(i: int) -> dict[str, Any]:
+    return {"n": i, "sent_at_ms": int(time.time() * 1000)}
+
+
+def seed_messages(
+    topic: str,
+    n: int,
+    *,
+    start: int = 0,
+    key: Callable[[int], str] | None = None,
+    value: Callable[[int], Any] | None = None,
+    partition: int | None = None,
+    bootstrap: str | None = None,
+    progress: bool | None = None,
+) -> dict[int, int]:
+    """Produce ``n`` numbered messages, ``start`` .. ``start+n-1``, and wait for all acks.
+
+    Keys are ``key-<i>`` (so the default partitioner spreads them by key hash) and
+    values are JSON ``{"n": i, "sent_at_ms": ...}`` unless ``key``/``value`` say
+    otherwise; ``partition`` pins every message to one partition. A tqdm bar shows
+    progress when ``n`` >= 10,000 (or ``progress=True``). Returns how many
+    messages went to each partition. Notebook 01.
+    """
+    if not isinstance(n, int) or n < 0:
+        raise ValueError(f"n must be a whole number >= 0, not {n!r}")
+    key = key or (lambda i: f"key-{i}")
+    value = value or _default_value
+    show = progress if progress is not None else n >= 10_000
+    counts: dict[int, int] = {}
+    producer = make_producer(bootstrap=bootstrap, linger_ms=20, batch_size=64 * 1024)
+    try:
+        futures = []
+        rng: Any = range(start, start + n)
+        if show:
+            from tqdm.auto import tqdm
+
+            rng = tqdm(rng, desc=f"seeding {topic}", unit="msg")
+        for i in rng:
+            futures.append(producer.send(topic, key=key(i), value=value(i), partition=partition))
+            if len(futures) >= 5000:
+                _collect(futures, counts)
+        producer.flush()
+        _collect(futures, counts)
+    finally:
+        producer.close()
+    return dict(sorted(counts.items()))
+
+
+def _collect(futures: list, counts: dict[int, int]) -> None:
+    for f in futures:
+        meta = f.get(timeout=30)
+        counts[meta.partition] = counts.get(meta.partition, 0) + 1
+    futures.clear()

@@ -1,0 +1,98 @@
+"""The repo's own rules: stripped notebooks, one literal parameters cell, one Kafka version."""
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+import helpers
+from nbrun import notebook_paths
+
+ROOT = Path(__file__).resolve().parent.parent
+NB_IDS = dict(ids=lambda p: p.name)
+
+
+def _nb(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_there_are_notebooks_and_they_are_numbered():
+    paths = notebook_paths()
+    assert paths, "no notebooks found"
+    assert all(re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", p.name) for p in paths)
+    strays = [p.name for p in (ROOT / "notebooks").glob("*.ipynb") if p not in paths]
+    assert not strays, f"notebooks must be named NN_topic.ipynb: {strays}"
+
+
+@pytest.mark.parametrize("path", notebook_paths(), **NB_IDS)
+def test_notebook_is_committed_stripped(path):
+    nb = _nb(path)
+    dirty = [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"
+             and (c.get("outputs") or c.get("execution_count") is not None)]
+    assert not dirty, f"{path.name}: cells {dirty} keep outputs (run nbstripout)"
+    assert nb["metadata"].get("kernelspec", {}).get("name") == "python3"
+
+
+@pytest.mark.parametrize("path", notebook_paths(), **NB_IDS)
+def test_one_parameters_cell_of_literals(path):
+    cells = [c for c in _nb(path)["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(cells) == 1, f"{path.name}: {len(cells)} cells tagged 'parameters'"
+    tree = ast.parse("".join(cells[0]["source"]))
+    names = []
+    for node in tree.body:
+        assert isinstance(node, (ast.Assign, ast.AnnAssign)), f"{path.name}: only assignments"
+        value = node.value
+        ast.literal_eval(value)  # raises on anything but a literal
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        names += [t.id for t in targets]
+    assert "SOLVE_EXERCISES" in names, f"{path.name}: parameters need SOLVE_EXERCISES"
+
+
+@pytest.mark.parametrize("path", notebook_paths(), **NB_IDS)
+def test_notebook_opens_with_what_you_will_see_and_ends_with_exercises(path):
+    cells = _nb(path)["cells"]
+    assert cells[0]["cell_type"] == "markdown"
+    text = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    assert re.search(r"(?i)exercise", text), f"{path.name}: no exercises section"
+    assert "check_answer" in "".join("".join(c["source"]) for c in cells[-6:])
+
+
+def test_one_kafka_version_everywhere():
+    pom = (ROOT / "broker" / "pom.xml").read_text()
+    version = re.search(r"<kafka\.version>([^<]+)<", pom).group(1)
+    compose = (ROOT / "docker-compose.yml").read_text()
+    assert f"apache/kafka:{version}" in compose
+    assert re.findall(r"apache/kafka:([\w.]+)", compose) == [version]
+
+
+def test_compose_publishes_on_loopback_only():
+    compose = (ROOT / "docker-compose.yml").read_text()
+    ports = re.findall(r'-\s*"?([\d.:]+)"?\s*$', compose, flags=re.M)
+    ports = [p for p in ports if p.count(":") == 2]
+    assert ports and all(p.startswith("127.0.0.1:") for p in ports), ports
+    assert "healthcheck" in compose
+
+
+def test_helpers_never_unpickle():
+    for py in (ROOT / "helpers").rglob("*.py"):
+        assert "pickle.loads" not in py.read_text(), py
+
+
+def test_public_api_resolves_and_is_documented():
+    assert helpers.__all__ == sorted(helpers.__all__)
+    for name in helpers.__all__:
+        obj = getattr(helpers, name)
+        assert obj.__doc__, f"helpers.{name} has no docstring"
+
+
+def test_import_has_no_side_effects():
+    import subprocess
+    import sys
+
+    code = ("import sys, helpers; heavy = [m for m in ('kafka', 'matplotlib', 'ipywidgets') "
+            "if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
