@@ -32,6 +32,20 @@ _EXPORTS: dict[str, str] = {
     "JsonSerializer": "consumers",
     "TextDeserializer": "consumers",
     "TextSerializer": "consumers",
+    # consumer loops per commit mode (notebooks 02-06)
+    "MODES": "modes",
+    "ConsumeResult": "modes",
+    "consume": "modes",
+    "loop_none": "modes",
+    "loop_auto": "modes",
+    "loop_sync": "modes",
+    "loop_sync_per_record": "modes",
+    "loop_async": "modes",
+    "loop_combined": "modes",
+    "show_source": "modes",
+    # commit tracing (notebook 02)
+    "CommitTracer": "tracing",
+    "CommitAttempt": "tracing",
     # results the notebooks record for their tests, and exercise checks
     "record": "results",
     "check_answer": "results",
