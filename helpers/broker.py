@@ -94,18 +94,14 @@ def kafka_version() -> str:
     return m.group(1).strip()
 
 
-def _state_dir() -> Path:
-    """Jars and broker state; ``COURSE_STATE_DIR`` gives a second, private broker."""
-    env = os.environ.get("COURSE_STATE_DIR")
-    return Path(env).expanduser().resolve() if env else course_home() / ".course"
-
-
 def _jar_dir() -> Path:
-    return _state_dir() / "jars" / kafka_version()
+    return course_home() / ".course" / "jars" / kafka_version()
 
 
 def _run_dir() -> Path:
-    return _state_dir() / "broker"
+    """The broker's config, data and logs; ``COURSE_STATE_DIR`` gives a second, private one."""
+    env = os.environ.get("COURSE_STATE_DIR")
+    return Path(env).expanduser().resolve() / "broker" if env else course_home() / ".course" / "broker"
 
 
 def _state_file() -> Path:
@@ -152,8 +148,10 @@ def _api_versions(host: str, port: int, timeout: float) -> None:
         s.sendall(struct.pack(">i", len(body)) + body)
         head = _recv_exact(s, 4)
         (size,) = struct.unpack(">i", head)
-        payload = _recv_exact(s, min(size, 1 << 20))
-    if size < 6 or struct.unpack(">i", payload[:4])[0] != 7:
+        if not 6 <= size <= 1 << 20:  # an ApiVersions answer is a few hundred bytes
+            raise BrokerError(f"{host}:{port} answered, but not like a Kafka broker")
+        payload = _recv_exact(s, size)
+    if struct.unpack(">i", payload[:4])[0] != 7:
         raise BrokerError(f"{host}:{port} answered, but not like a Kafka broker")
     (error_code,) = struct.unpack(">h", payload[4:6])
     if error_code != 0:
