@@ -2,8 +2,8 @@
 
 kafka-python 3.x takes serializer and deserializer *objects*
 (``kafka.serializer.Serializer`` / ``Deserializer``) with a
-``(topic, headers, data)`` signature; the article's bare lambdas around
-``pickle.loads`` are shown in the course only as a warning: broker bytes are
+``(topic, headers, data)`` signature. The article's bare lambdas that unpickle
+record bytes are shown in the course only as a warning: broker bytes are
 untrusted input, and unpickling them runs whatever code the bytes name.
 
 The deserializers here never raise: a record whose bytes are not what we expect

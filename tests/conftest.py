@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import os
 
+import matplotlib
 import pytest
 
 import helpers.broker as broker
+
+matplotlib.use("Agg")  # this test process only; notebook kernels keep their inline backend
 
 
 @pytest.fixture(scope="session")
