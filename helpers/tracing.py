@@ -13,12 +13,15 @@ broker's answer arrived, when the user's callback ran (async), and the outcome.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 __all__ = ["CommitAttempt", "CommitTracer"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -50,11 +53,19 @@ def _fmt_error(exc: BaseException) -> str:
 
 
 class CommitTracer:
-    """Records every commit attempt of the consumers it is attached to (notebook 02)."""
+    """Records every commit attempt of the consumers it is attached to (notebook 02).
 
-    def __init__(self) -> None:
+    ``sink``, if given, is called with each attempt's row (as :meth:`rows` gives it)
+    the moment the attempt finishes (success or error), so a caller can write the
+    commit history out as it happens; the crash lab (notebook 02) appends it to a
+    file that survives a SIGKILL. Attempts still pending when the process dies never
+    reach the sink. An exception raised by the sink is logged, never propagated.
+    """
+
+    def __init__(self, sink: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.t0 = time.perf_counter()
         self.attempts: list[CommitAttempt] = []
+        self.sink = sink
         self._lock = threading.Lock()
 
     def now(self) -> float:
@@ -75,6 +86,11 @@ class CommitTracer:
             attempt.outcome = "success"
         else:
             attempt.outcome, attempt.error = "error", _fmt_error(exc)
+        if self.sink is not None:
+            try:
+                self.sink({**asdict(attempt), "latency_ms": attempt.latency_ms})
+            except Exception:  # a broken sink must not break the consumer it watches
+                log.exception("CommitTracer sink failed")
 
     def attach(self, consumer: Any) -> Any:
         """Trace ``consumer``'s commits from now on; returns the consumer."""

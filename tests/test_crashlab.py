@@ -1,0 +1,310 @@
+"""The crash lab (helpers.crashlab, notebook 02): report arithmetic, argument checks, and
+real crashes against the broker, including the headline test: over 20 random SIGKILL
+points per at-least-once commit mode, nothing is lost and the duplicates stay within
+what the mode predicts.
+
+Run the table with ``pytest tests/test_crashlab.py -s``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import crashlab as cl
+from helpers.crashlab import CrashPlan, TrialReport
+
+N = 300          # messages per topic: small, so a trial takes about a second
+BATCH = 50       # max_poll_records: several batches per run
+KW = dict(n_messages=N, partitions=3, max_poll_records=BATCH, timeout_s=60)
+AT_LEAST_ONCE = ("auto", "sync", "sync_per_record", "async", "combined")
+AUTO = dict(auto_commit_interval_ms=100, process_ms=1.0)  # several auto commits per run
+
+
+# ----------------------------------------------------------------- arithmetic (no broker)
+
+def _led(*entries: tuple[int, int, int]) -> list[dict]:
+    return [{"run": r, "partition": p, "offset": o, "t": i / 10} for i, (r, p, o) in enumerate(entries)]
+
+
+def test_tally_counts_duplicates_losses_and_ranges():
+    # partition 0 holds offsets 0..5, partition 1 holds 10..13 (log start 10)
+    expected = {0: (0, 6), 1: (10, 14)}
+    ledger = _led((1, 0, 0), (1, 0, 1), (1, 0, 2), (1, 1, 10),     # run 1 dies here
+                  (2, 0, 1), (2, 0, 2), (2, 0, 4), (2, 0, 5),       # offset 3 never processed
+                  (2, 1, 10), (2, 1, 11))                           # 12, 13 never processed
+    t = cl.tally_ledger(ledger, expected)
+    assert t["processed"] == 10
+    assert t["duplicates"] == 3
+    assert t["duplicate_ranges"] == {0: [(1, 2)], 1: [(10, 10)]}
+    assert t["lost"] == 3
+    assert t["lost_ranges"] == {0: [(3, 3)], 1: [(12, 13)]}
+
+
+def test_tally_clean_run_and_triple_processing():
+    expected = {0: (0, 3)}
+    assert cl.tally_ledger(_led((1, 0, 0), (1, 0, 1), (1, 0, 2)), expected)["duplicates"] == 0
+    t = cl.tally_ledger(_led((1, 0, 0), (2, 0, 0), (3, 0, 0), (1, 0, 1), (1, 0, 2)), expected)
+    assert (t["duplicates"], t["duplicate_ranges"], t["lost"]) == (2, {0: [(0, 0)]}, 0)
+    empty = cl.tally_ledger([], {0: (0, 2), 1: (0, 0)})
+    assert (empty["lost"], empty["lost_ranges"]) == (2, {0: [(0, 1)]})
+
+
+def test_tally_rejects_offsets_the_topic_does_not_hold():
+    with pytest.raises(ValueError, match="outside"):
+        cl.tally_ledger(_led((1, 0, 7)), {0: (0, 3)})
+
+
+def _report(mode: str, killed_at: dict | None, ledger: list[dict], **settings) -> TrialReport:
+    return TrialReport(mode=mode, crash={"after_records": 5}, n_messages=10, topic="t",
+                       group_id="g", processed=len(ledger), duplicates=0, duplicate_ranges={},
+                       lost=0, lost_ranges={}, committed_before={0: 3}, committed_after={0: 10},
+                       killed_at=killed_at, durations={"total_s": 1.0}, ledger=ledger, commits=[],
+                       settings={"max_poll_records": 4, "handoff": False, **settings})
+
+
+def test_predictions_per_mode_and_json_ready_report():
+    k = {"record": 5, "t": 0.5, "by": "worker", "in_batch": 2, "prev_batch_size": 4,
+         "in_last_interval": 3}
+    led = _led(*[(1, 0, i) for i in range(5)])
+    assert cl.predicted_duplicates(_report("sync", k, led)) == (2, 2)
+    assert cl.predicted_duplicates(_report("sync_per_record", k, led)) == (1, 1)
+    assert cl.predicted_duplicates(_report("sync_per_record", {**k, "by": "parent"}, led)) == (0, 1)
+    assert cl.predicted_duplicates(_report("async", k, led)) == (2, 6)
+    unacked = _report("async", k, led)  # nothing acknowledged: all 5 may come back
+    assert cl.predicted_duplicates(unacked) == (2, 6)
+    unacked.commits = [{"run": 1, "outcome": "success", "offsets": {"t:0": 4}}]
+    assert cl.predicted_duplicates(unacked) == (2, 6)
+    unacked.killed_at = {**k, "record": 12}
+    assert cl.predicted_duplicates(unacked) == (2, 8)
+    assert cl.predicted_duplicates(_report("auto", k, led)) == (0, 3 + 4)
+    assert cl.predicted_duplicates(_report("none", k, led)) == (5, 5)
+    assert cl.predicted_duplicates(_report("auto", k, led, handoff=True)) is None
+    rep = _report("sync", k, led)
+    rep.duplicate_ranges = {0: [(3, 4)]}
+    d = json.loads(json.dumps(rep.to_dict()))
+    assert d["duplicate_ranges"] == {"0": [[3, 4]]} and d["killed_at"]["in_batch"] == 2
+    s = rep.summary()
+    assert (s["crash"], s["run1_processed"], s["killed_at_record"]) == ("kill@5", 5, 5)
+
+
+@pytest.mark.parametrize("mode, crash, extra, message", [
+    ("bogus", CrashPlan(after_records=1), {}, "unknown commit mode"),
+    ("sync", CrashPlan(after_records=5, after_ms=5), {}, "not both"),
+    ("sync", CrashPlan(after_records=-1), {}, ">= 1"),
+    ("sync", CrashPlan(after_ms=-5), {}, ">= 0"),
+    ("sync", CrashPlan(), {}, "needs a moment"),
+    ("sync", CrashPlan(after_records=301), {}, "only 300 messages"),
+    ("sync", CrashPlan(mid_batch=True, after_ms=10), {}, "mid_batch"),
+    ("sync", CrashPlan(graceful=True, mid_batch=True), {}, "graceful"),
+    ("auto", CrashPlan(mid_batch=True), {"handoff": True}, "handoff"),
+    ("sync", CrashPlan(after_records=1), {"process_ms": -1}, "process_ms"),
+    ("sync", CrashPlan(after_records=1), {"max_poll_records": 0}, "max_poll_records"),
+    ("sync", {"after_records": 1}, {}, "must be a CrashPlan"),
+])
+def test_nonsense_is_a_value_error_before_anything_runs(mode, crash, extra, message):
+    with pytest.raises(ValueError, match=message):
+        cl.run_trial(mode, crash, **{**KW, **extra}, bootstrap="127.0.0.1:1")
+    with pytest.raises(ValueError, match=message):  # run_trials checks every plan up front
+        cl.run_trials(mode, [crash], progress=False, **{**KW, **extra}, bootstrap="127.0.0.1:1")
+
+
+def test_run_trials_rejects_bad_counts():
+    with pytest.raises(ValueError, match=">= 1"):
+        cl.run_trials("sync", 0, **KW)
+    with pytest.raises(ValueError, match="empty"):
+        cl.run_trials("sync", [], **KW)
+    with pytest.raises(ValueError, match="intervals_ms"):
+        cl.sweep_auto_commit([])
+
+
+def _alive_with(text: str) -> list[int]:
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if text in (d / "cmdline").read_text():
+                    pids.append(int(d.name))
+            except OSError:
+                pass
+    return pids
+
+
+def test_failing_worker_reports_its_stderr(tmp_path):
+    cfg = {"run": 1, "ledger": str(tmp_path / "ledger.jsonl")}  # no mode, no topic: KeyError
+    with pytest.raises(cl.WorkerError, match="KeyError"):
+        cl._run_worker(cfg, tmp_path, time.time() + 30, None)
+
+
+def test_hung_worker_is_killed_on_timeout(tmp_path):
+    cfg = {"run": 1, "mode": "sync", "topic": "t", "group_id": "g", "bootstrap": "127.0.0.1:9",
+           "group_instance_id": "g-m", "n_messages": 1, "end_offsets": {"0": 1},
+           "auto_commit_interval_ms": 100, "max_poll_records": 1, "process_ms": 0,
+           "handoff": False, "poll_ms": 100, "idle_ms": 1000, "max_seconds": 60,
+           "stop_file": str(tmp_path / "STOP"), "crash": None,
+           **{n: str(tmp_path / f"{n}.jsonl") for n in ("ledger", "polls", "commits")}}
+    t0 = time.time()
+    with pytest.raises(TimeoutError, match="timeout_s"):
+        cl._run_worker(cfg, tmp_path, time.time() + 1.5, None)  # nobody listens on port 9
+    assert time.time() - t0 < 8
+    assert _alive_with(str(tmp_path / "run1.json")) == []
+
+
+# ----------------------------------------------------------------- real crashes
+
+@pytest.fixture(scope="module")
+def topic(kafka) -> str:
+    """One seeded topic that every fixed-point trial shares (each with its own group)."""
+    from helpers.topics import create_topic, seed_messages, unique_name
+
+    name = create_topic(unique_name("crashlab-test"), 3, bootstrap=kafka.bootstrap)
+    seed_messages(name, N, bootstrap=kafka.bootstrap)
+    return name
+
+
+def _trial(kafka, topic, mode, crash, **extra) -> TrialReport:
+    return cl.run_trial(mode, crash, **{**KW, **extra}, topic=topic, bootstrap=kafka.bootstrap)
+
+
+def _ends(kafka, topic) -> dict[int, int]:
+    from helpers.topics import admin_client
+
+    with admin_client(kafka.bootstrap) as admin:
+        return {p: end for p, (_, end) in cl._topic_offsets(admin, topic).items()}
+
+
+def _beyond_commit(rep: TrialReport) -> int:
+    """Records run 1 processed beyond the offsets the broker had stored when it died."""
+    run1 = sum(1 for e in rep.ledger if e["run"] == 1)
+    return run1 - sum(v or 0 for v in rep.committed_before.values())
+
+
+@pytest.mark.broker
+def test_sync_per_batch_replays_exactly_the_unfinished_batch(kafka, topic):
+    rep = _trial(kafka, topic, "sync", CrashPlan(after_records=120))
+    k = rep.killed_at
+    assert k is not None and k["record"] == 120 and k["by"] == "worker"
+    assert 0 < k["in_batch"] <= BATCH
+    assert rep.lost == 0
+    assert rep.duplicates == k["in_batch"] == _beyond_commit(rep)
+    assert rep.committed_after == _ends(kafka, topic)  # run 2 drained and committed it all
+
+
+@pytest.mark.broker
+def test_sync_per_record_dies_before_committing_its_last_record(kafka, topic):
+    # The worker SIGKILLs itself right after the 120th ledger line, i.e. inside handle(),
+    # which in loop_sync_per_record comes *before* that record's commit(): records 1..119
+    # are committed, record 120 is processed but not committed, so exactly 1 duplicate.
+    rep = _trial(kafka, topic, "sync_per_record", CrashPlan(after_records=120))
+    assert sum(v or 0 for v in rep.committed_before.values()) == 119
+    assert (rep.duplicates, rep.lost) == (1, 0)
+    last = rep.ledger[119]
+    assert rep.duplicate_ranges == {last["partition"]: [(last["offset"], last["offset"])]}
+
+
+@pytest.mark.broker
+@pytest.mark.parametrize("mode", ["async", "combined"])
+def test_async_per_batch_replays_at_most_the_batches_in_flight(kafka, topic, mode):
+    rep = _trial(kafka, topic, mode, CrashPlan(after_records=120))
+    lo, hi = cl.predicted_duplicates(rep)
+    assert rep.lost == 0
+    assert lo <= rep.duplicates <= hi and rep.duplicates == _beyond_commit(rep)
+
+
+@pytest.mark.broker
+def test_auto_commit_replays_about_an_interval(kafka, topic):
+    rep = _trial(kafka, topic, "auto", CrashPlan(after_records=250), **AUTO)
+    assert any(c["mode"] == "auto" and c["run"] == 1 for c in rep.commits), "no auto commit seen"
+    lo, hi = cl.predicted_duplicates(rep)
+    assert rep.lost == 0
+    assert lo <= rep.duplicates <= hi and rep.duplicates == _beyond_commit(rep)
+
+
+@pytest.mark.broker
+def test_no_commits_replay_everything(kafka, topic):
+    rep = _trial(kafka, topic, "none", CrashPlan(after_records=100))
+    assert (rep.duplicates, rep.lost) == (100, 0)
+    assert set(rep.committed_after.values()) == {None}
+
+
+@pytest.mark.broker
+def test_auto_commit_with_handoff_loses_records(kafka, topic):
+    # Processing (5 ms a record) lags the poll loop by up to a batch (250 ms) while auto
+    # commit runs every 100 ms: the committed positions run ahead of processing.
+    rep = _trial(kafka, topic, "auto", CrashPlan(after_records=150),
+                 auto_commit_interval_ms=100, process_ms=5.0, handoff=True)
+    assert rep.lost > 0
+    assert rep.lost == sum(v or 0 for v in rep.committed_before.values()) - 150
+    assert cl.predicted_duplicates(rep) is None
+
+
+@pytest.mark.broker
+def test_mid_batch_and_after_ms_kills(kafka, topic):
+    mid = _trial(kafka, topic, "sync", CrashPlan(mid_batch=True, after_records=60))
+    k = mid.killed_at
+    assert k["record"] >= 60 and 0 < k["in_batch"] < k["batch_size"]
+    assert (mid.duplicates, mid.lost) == (k["in_batch"], 0)
+    timed = _trial(kafka, topic, "sync", CrashPlan(after_ms=100), process_ms=1.0)
+    k = timed.killed_at
+    assert k is not None and k["by"] == "parent" and 0 < k["record"] < N
+    lo, hi = cl.predicted_duplicates(timed)
+    assert timed.lost == 0 and lo <= timed.duplicates <= hi <= BATCH
+
+
+@pytest.mark.broker
+@pytest.mark.parametrize("mode", ["sync", "async", "combined", "auto"])
+def test_graceful_stop_repeats_and_loses_nothing(kafka, topic, mode):
+    extra = AUTO if mode == "auto" else {}
+    rep = _trial(kafka, topic, mode, CrashPlan(graceful=True), **extra)
+    assert rep.killed_at is None and rep.settings["run1_stopped"] == "stop signal"
+    run1 = sum(1 for e in rep.ledger if e["run"] == 1)
+    assert N // 2 <= run1 < N
+    assert (rep.duplicates, rep.lost) == (0, 0)
+
+
+# ----------------------------------------------------------------- the headline test
+
+TRIALS = 20
+
+
+@pytest.mark.broker
+@pytest.mark.timeout(300)
+def test_random_sigkills_never_lose_and_stay_within_prediction(kafka):
+    """20 random SIGKILL points per at-least-once mode: lost == 0 in every trial, and
+    duplicates within the mode's prediction (one batch for per-batch commits, one
+    interval's records plus a batch for auto commit)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def trials(i_mode):  # the parent only waits on its workers: run 3 modes at a time
+        i, mode = i_mode
+        extra = AUTO if mode == "auto" else {}
+        return mode, cl.run_trials(mode, TRIALS, seed=1000 + i, progress=False, **KW, **extra,
+                                   bootstrap=kafka.bootstrap)
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(trials, enumerate(AT_LEAST_ONCE)))
+    rows, failures = [], []
+    for mode, df in results:
+        for t, r in df.iterrows():
+            beyond = r["run1_processed"] - sum(v or 0 for v in r["committed_before"].values())
+            ok = (r["lost"] == 0 and r["predicted_min"] <= r["duplicates"] <= r["predicted_max"]
+                  and r["duplicates"] == beyond)
+            if mode == "sync":  # async/combined may exceed a batch: see predicted_duplicates
+                ok = ok and r["duplicates"] == r["in_batch"] <= BATCH
+            if not ok:
+                failures.append((mode, t, r.to_dict()))
+        d = df["duplicates"]
+        rows.append({"mode": mode, "trials": len(df), "lost": int(df["lost"].sum()),
+                     "dup_min": int(d.min()), "dup_median": float(statistics.median(d)),
+                     "dup_max": int(d.max()), "predicted_max_max": int(df["predicted_max"].max()),
+                     "trial_s_median": round(float(df["total_s"].median()), 2)})
+    import pandas as pd
+
+    print(f"\ncrash trials: n_messages={N}, max_poll_records={BATCH}, "
+          f"auto_commit_interval_ms={AUTO['auto_commit_interval_ms']} (auto: process_ms="
+          f"{AUTO['process_ms']})\n" + pd.DataFrame(rows).to_string(index=False))
+    assert not failures, failures

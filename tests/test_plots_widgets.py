@@ -1,0 +1,162 @@
+"""helpers.plots and helpers.widgets, headless (no broker): hand-made TrialReport-shaped data."""
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+from helpers import plots, widgets  # noqa: E402
+
+
+def fake_report(mode: str = "auto", crash_after: int = 30, committed: int = 20,
+                n: int = 60, interval_ms: int = 1000) -> dict[str, Any]:
+    """One partition: run 1 processes 0..crash_after-1 then dies with `committed`
+    stored; run 2 re-reads from `committed`. So committed..crash_after-1 are duplicates."""
+    ledger = [{"run": 1, "partition": 0, "offset": o, "t": 0.01 * o} for o in range(crash_after)]
+    ledger += [{"run": 2, "partition": 0, "offset": o, "t": 1.0 + 0.01 * o} for o in range(committed, n)]
+    commits = [
+        {"id": 0, "mode": "auto", "offsets": {"t:0": committed // 2}, "started": 0.05, "completed": 0.06,
+         "callback_at": 0.1, "outcome": "success", "error": None, "run": 1},
+        {"id": 1, "mode": "auto", "offsets": {"t:0": committed}, "started": 0.2, "completed": 0.21,
+         "callback_at": None, "outcome": "success", "error": None, "run": 1},
+        {"id": 2, "mode": "auto", "offsets": {"t:0": crash_after}, "started": 0.29, "completed": None,
+         "callback_at": None, "outcome": "pending", "error": None, "run": 1},
+        {"id": 3, "mode": "auto-sync", "offsets": {"t:0": n}, "started": 1.7, "completed": 1.71,
+         "callback_at": None, "outcome": "success", "error": None, "run": 2},
+    ]
+    dup = crash_after - committed
+    return {
+        "mode": mode, "crash": {"after_records": crash_after}, "n_messages": n, "topic": "t",
+        "group_id": "g", "processed": crash_after + n - committed, "duplicates": dup,
+        "duplicate_ranges": {0: [(committed, crash_after - 1)]} if dup else {},
+        "lost": 0, "lost_ranges": {}, "committed_before": {0: committed}, "committed_after": {0: n},
+        "killed_at": {"record": crash_after, "t": 0.3}, "durations": {"run1_s": 0.3, "run2_s": 0.7,
+                                                                     "total_s": 1.0},
+        "ledger": ledger, "commits": commits, "interval": interval_ms,
+    }
+
+
+def test_commit_steps_use_only_successful_answers():
+    steps = plots.commit_steps(fake_report()["commits"], 0)
+    assert steps == [(0.06, 10), (0.21, 20), (1.71, 60)]
+    assert plots.commit_steps(fake_report()["commits"], 0, run=2) == [(1.71, 60)]
+    # crash-lab rows: "wall" (the trial's clock) wins over the run's own tracer clock
+    row = {**fake_report()["commits"][3], "completed": 0.01, "wall": 1.75}
+    assert plots.commit_steps([row], 0) == [(1.75, 60)]
+
+
+def test_plot_replay_draws_runs_commits_crash_and_replayed_range(tmp_path):
+    rep = fake_report()
+    rep["lost_ranges"] = {"0": [(55, 57)]}
+    rep["lost"] = 3
+    fig = plots.plot_replay(rep)
+    (ax,) = fig.axes
+    labels = ax.get_legend_handles_labels()[1]
+    for expected in ("run 1 processed", "run 2 processed", "committed offset", "processed twice",
+                     "never processed", "crash (record 30)"):
+        assert expected in labels
+    assert "10 processed twice, 3 lost" in ax.get_title(loc="left")
+    (step,) = [ln for ln in ax.get_lines() if ln.get_label() == "committed offset"]
+    assert list(step.get_ydata()) == [10, 20, 60, 60]
+    fig.savefig(tmp_path / "replay.png")
+
+
+def test_plot_replay_accepts_an_object_with_to_dict_and_rejects_others():
+    obj = SimpleNamespace(to_dict=lambda: fake_report(crash_after=20, committed=20))
+    fig = plots.plot_replay(obj)
+    assert "0 processed twice" in fig.axes[0].get_title(loc="left")
+    with pytest.raises(TypeError):
+        plots.plot_replay(42)
+
+
+def test_plot_sweep_mean_line_and_column_detection():
+    import pandas as pd
+
+    df = pd.DataFrame({"auto_commit_interval_ms": [100, 100, 1000, 1000],
+                       "duplicates": [1, 3, 10, 30]})
+    fig = plots.plot_sweep(df)
+    (mean,) = [ln for ln in fig.axes[0].get_lines() if ln.get_label() == "mean"]
+    assert list(mean.get_ydata()) == [2.0, 20.0]
+    with pytest.raises(KeyError):
+        plots.plot_sweep(df, x="nope")
+
+
+def test_plot_commit_timeline_colours_by_outcome_and_marks_callbacks():
+    rows = fake_report()["commits"] + [
+        {"id": 4, "mode": "async", "offsets": {}, "started": 1.8, "completed": 1.9, "callback_at": 2.5,
+         "outcome": "error", "error": "CommitFailedError: x"}]
+    fig = plots.plot_commit_timeline(rows)
+    ax = fig.axes[0]
+    from matplotlib.colors import to_rgba
+
+    colours = [p.get_facecolor() for p in ax.patches]
+    assert len(colours) == 5
+    assert colours[0][:3] == to_rgba("tab:green")[:3]
+    assert colours[4][:3] == to_rgba("tab:red")[:3]
+    assert "callback ran" in ax.get_legend_handles_labels()[1]
+    # the pending attempt runs to the end of the time axis (the last event)
+    assert ax.patches[2].get_x() + ax.patches[2].get_width() == pytest.approx(2.5)
+
+
+def test_plot_mode_comparison_bars_per_mode_and_exit():
+    table = [{"mode": m, "exit": e, "duplicates": d, "lost": l}
+             for m, e, d, l in [("auto", "crash", 10, 0), ("auto", "graceful", 0, 0),
+                                ("sync", "crash", 2, 0), ("sync", "graceful", 0, 0)]]
+    fig = plots.plot_mode_comparison(table)
+    dup_ax = fig.axes[0]
+    heights = sorted(p.get_height() for p in dup_ax.patches)
+    assert heights == [0, 0, 2, 10]
+
+
+class FakeCrash:
+    def __init__(self, **kw: Any) -> None:
+        self.kw = kw
+
+
+def test_replay_lab_runs_a_trial_on_click_and_updates_report_and_plot():
+    calls: list[tuple[str, dict, dict]] = []
+
+    def run_trial(mode: str, crash: FakeCrash, **kw: Any) -> dict:
+        calls.append((mode, crash.kw, kw))
+        return fake_report(mode, crash_after=crash.kw["after_records"], committed=10,
+                           interval_ms=kw.get("auto_commit_interval_ms", 0))
+
+    lab = widgets.replay_lab(run_trial=run_trial, crash_plan=FakeCrash, n_messages=60, crash_after=30,
+                             partitions=1)
+    lab.interval.value = 2500
+    lab.crash_point.value = 25
+    lab.run_button.click()
+    assert calls == [("auto", {"after_records": 25},
+                      {"n_messages": 60, "partitions": 1, "auto_commit_interval_ms": 2500})]
+    assert lab.last_error is None and lab.runs == 1
+    assert lab.last_report["duplicates"] == 15
+    assert "processed twice" in lab.report.value and "15" in lab.report.value
+    assert lab.progress.value == lab.progress.max and lab.status.value == "done"
+    assert lab.last_figure is not None and not lab.run_button.disabled
+
+    lab.mode.value = "sync"
+    assert lab.interval.disabled
+    lab.run_button.click()
+    assert calls[-1][0] == "sync" and "auto_commit_interval_ms" not in calls[-1][2]
+
+
+def test_replay_lab_shows_a_failed_trial_instead_of_raising():
+    def boom(mode: str, crash: Any, **kw: Any) -> None:
+        raise RuntimeError("broker went away")
+
+    lab = widgets.replay_lab(run_trial=boom, crash_plan=FakeCrash)
+    lab.run_button.click()
+    assert isinstance(lab.last_error, RuntimeError)
+    assert "broker went away" in lab.status.value and lab.progress.bar_style == "danger"
+    assert not lab.run_button.disabled
+
+
+def test_replay_lab_rejects_bad_settings():
+    with pytest.raises(ValueError):
+        widgets.replay_lab(mode="sometimes")
+    with pytest.raises(ValueError):
+        widgets.replay_lab(crash_after=600, n_messages=600)
