@@ -28,9 +28,10 @@ Both runs join the group as the same *static member* (``group_instance_id``): th
 second run takes over the dead member's partitions at once instead of waiting
 ``session_timeout_ms`` (45 s) for the broker to notice the SIGKILL.
 
-``handoff=True`` hands each record to a background thread (through a queue of one
-batch) and polls again before it is processed: commits (automatic ones in particular)
-then cover records that were only queued, so a crash *loses* them.
+``handoff=True`` hands each record to a background thread (through an unbounded
+queue, like a thread-pool executor's) and polls again before it is processed: commits
+(automatic ones in particular) then cover records that were only queued, so a crash
+*loses* them.
 
 Run the worker by hand with ``python -m helpers.crashlab worker CONFIG.json``.
 """
@@ -366,7 +367,7 @@ def _worker(config_path: str) -> int:
         elif n >= after:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    work: queue.Queue[Any] = queue.Queue(maxsize=int(cfg["max_poll_records"]))
+    work: queue.Queue[Any] = queue.Queue()  # unbounded, like an executor's work queue
     if cfg.get("handoff"):
         def processor() -> None:
             while True:
