@@ -10,7 +10,6 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # Kernels and extensions come from the course environment first.
 export JUPYTER_PATH := $(abspath $(VENV))/share/jupyter
-export MPLBACKEND ?= Agg
 
 .PHONY: help setup lab test test-fast broker stop status logs bench bench-small benchmarks clean
 
@@ -19,6 +18,8 @@ help:
 	@echo "make test        set up and run every test (unit tests + every notebook via papermill)"
 	@echo "make broker      start (or find) the broker;  make stop / status / logs"
 	@echo "make benchmarks  broker start-up and memory figures"
+	@echo "make bench       what commits cost: 100,000 messages per mode and client (notebook 06)"
+	@echo "make bench-small the same with 2,000 messages, one round (what CI runs, via tests)"
 	@echo "make clean       stop the broker, remove .venv and .course"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -57,6 +58,13 @@ test-fast: setup
 
 benchmarks: broker
 	$(PY) benchmarks/broker_startup.py
+
+# What commits cost (notebook 06): prints the table, saves JSON and PNGs (git-ignored).
+bench: broker
+	$(PY) -m helpers.bench --messages 100000 --repeats 3 --out .course/bench
+
+bench-small: broker
+	$(PY) -m helpers.bench --messages 2000 --repeats 1 --out .course/bench-small
 
 clean: stop
 	rm -rf $(VENV) .course

@@ -134,7 +134,8 @@ def make_consumer(
 
     ``topics`` are subscribed (group management); pass none to ``assign()`` yourself.
     Keys are decoded as text and values as JSON, by deserializer objects that never
-    raise. Any kafka-python setting can be overridden by keyword; a misspelt one is
+    raise. The topics' metadata is fetched before returning, so the first ``poll()``
+    joins the group knowing every partition. Any kafka-python setting can be overridden by keyword; a misspelt one is
     rejected with a suggestion.
     """
     settings: dict[str, Any] = dict(COURSE_CONSUMER_DEFAULTS)
@@ -147,9 +148,15 @@ def make_consumer(
     _check_configs(KafkaConsumer, settings)
     bootstrap = bootstrap or ensure_broker().bootstrap
     try:
-        return KafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=group_id, **settings)
+        consumer = KafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=group_id, **settings)
     except KafkaConfigurationError as e:
         raise ValueError(f"kafka-python rejected the consumer settings: {e}") from e
+    # Know the topics' partitions before the first poll() joins the group. Otherwise
+    # kafka-python 3.0.12 may join with no metadata yet, be assigned nothing, and rely
+    # on a later metadata update to rejoin; under load we saw it stay empty for good.
+    for topic in topics:
+        consumer.partitions_for_topic(topic)
+    return consumer
 
 
 def make_producer(bootstrap: str | None = None, **configs: Any) -> KafkaProducer:

@@ -26,12 +26,32 @@ RUN_COLOURS: dict[int, str] = {1: "tab:blue", 2: "tab:orange"}
 OUTCOME_COLOURS: dict[str, str] = {"success": "tab:green", "error": "tab:red", "pending": "tab:gray"}
 
 
+def _show_figures_as_images() -> None:
+    """In IPython, render a bare Figure left as a cell's value as a PNG.
+
+    matplotlib loads the inline backend (which registers that formatter) only when
+    pyplot makes its first figure; our figures bypass pyplot, so register it here.
+    """
+    try:
+        from IPython import get_ipython
+        from IPython.core.pylabtools import select_figure_formats
+    except ImportError:
+        return
+    ip = get_ipython()
+    if ip is not None:
+        select_figure_formats(ip, {"png"}, bbox_inches="tight")
+
+
 def _figure(nrows: int = 1, ncols: int = 1, **kw: Any) -> tuple[Any, Any]:
-    # pyplot's figure manager is not needed: a bare Figure never pops up a window.
+    # A bare Figure (not managed by pyplot) is shown once, as the cell's value, and
+    # never pops up a window.
     from matplotlib.figure import Figure
 
+    _show_figures_as_images()
+
+    sharex = kw.pop("sharex", False)
     fig = Figure(**kw)
-    axes = fig.subplots(nrows, ncols, squeeze=False)
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharex=sharex)
     return fig, axes
 
 
@@ -95,7 +115,7 @@ def plot_replay(report: Any, *, partitions: Sequence[int] | None = None,
         seen = {int(e["partition"]) for e in ledger} | set(dup) | set(lost)
         seen |= {_partition_of(k) for k in (r.get("committed_before") or {})}
         partitions = sorted(seen) or [0]
-    fig, axes = _figure(len(partitions), 1, figsize=(9, 1.0 + 2.1 * len(partitions)),
+    fig, axes = _figure(len(partitions), 1, sharex=True, figsize=(9, 1.0 + 2.1 * len(partitions)),
                         layout="constrained")
     killed = r.get("killed_at") or None
     t_end = max([float(e["t"]) for e in ledger] + [float(c.get("wall", c.get("completed")))
@@ -247,6 +267,7 @@ def plot_mode_comparison(table: Any, *, mode: str = "mode", exit_col: str = "exi
         ax.set_xticklabels(modes, rotation=20, fontsize=8)
         ax.set_title(metric, fontsize=10)
         ax.grid(axis="y", alpha=0.3)
+        ax.set_ylim(0, max(1.0, float(mean[metric].max()) * 1.12))  # counts: start at 0
     axes[0, 0].legend(fontsize=8)
     fig.suptitle(title or "what each commit mode leaves behind", fontsize=10)
     return fig

@@ -34,6 +34,9 @@ def executed(kafka, tmp_path_factory):
             params = {"SOLVE_EXERCISES": True, **PARAMS.get(name, {})}
             nb = run_notebook(NOTEBOOKS / name, out_dir, params)
             cache[name] = read_records(nb)
+            # how many figures really rendered as images (not as "<Figure size ...>" text)
+            cache[name]["__images__"] = sum(
+                "image/png" in out.get("data", {}) for cell in nb.cells for out in cell.get("outputs", []))
         return cache[name]
 
     return run

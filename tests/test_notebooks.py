@@ -22,6 +22,7 @@ def test_notebook_runs_and_its_claims_hold(path, executed):
     assert isinstance(claims, dict) and claims, f"{path.name} must record a non-empty 'claims' dict"
     failed = [claim for claim, ok in claims.items() if ok is not True]
     assert not failed, f"{path.name}: claims not shown on the broker: {failed}"
+    assert records["__images__"] > 0, f"{path.name}: no figure rendered as an image"
     exercises = {k: v for k, v in records.items() if k.startswith("exercise:")}
     assert exercises, f"{path.name} has no exercise check (helpers.check_answer)"
     assert all(exercises.values()), f"{path.name}: reference solutions fail their checks: {exercises}"
