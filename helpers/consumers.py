@@ -74,8 +74,10 @@ class TextSerializer(Serializer):
     """``str`` -> UTF-8 bytes (bytes pass through, ``None`` stays ``None``)."""
 
     def serialize(self, topic: str, headers: Any, data: Any) -> bytes | None:
-        if data is None or isinstance(data, (bytes, bytearray)):
+        if data is None or isinstance(data, bytes):
             return data
+        if isinstance(data, bytearray):
+            return bytes(data)
         return str(data).encode("utf-8")
 
 

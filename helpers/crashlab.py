@@ -345,7 +345,7 @@ def _worker(config_path: str) -> int:
                                "t": time.time()})
         return batch
 
-    consumer.poll = poll  # type: ignore[method-assign]  # the loops call consumer.poll
+    consumer.poll = poll  # the loops call consumer.poll
 
     def finish(record: Any) -> None:
         """Process one record: simulated work, then the durable ledger line."""
@@ -359,12 +359,12 @@ def _worker(config_path: str) -> int:
             return
         n = state["done"]
         if graceful:
-            if n >= after:
+            if after is not None and n >= after:
                 stop_requested.set()
         elif mid_batch:
             if n >= (after or 1) and state["pos"] < state["batch"]:
                 os.kill(os.getpid(), signal.SIGKILL)
-        elif n >= after:
+        elif after is not None and n >= after:
             os.kill(os.getpid(), signal.SIGKILL)
 
     work: queue.Queue[Any] = queue.Queue()  # unbounded, like an executor's work queue

@@ -131,9 +131,10 @@ def plot_replay(report: Any, *, partitions: Sequence[int] | None = None,
         steps = commit_steps(commits, p)
         if steps:
             # nothing is drawn before the first commit: until then the group has none
-            xs = [t for t, _ in steps] + [t_end]
-            ys = [o for _, o in steps] + [steps[-1][1]]
-            ax.step(xs, ys, where="post", color="black", lw=1.2, label="committed offset", zorder=4)
+            step_t = [t for t, _ in steps] + [t_end]
+            step_o = [o for _, o in steps] + [steps[-1][1]]
+            ax.step(step_t, step_o, where="post", color="black", lw=1.2, label="committed offset",
+                    zorder=4)
         for i, (a, b) in enumerate(dup.get(p, [])):
             ax.axhspan(a - 0.5, b + 0.5, color="tab:orange", alpha=0.18, lw=0,
                        label="processed twice" if i == 0 else None)
@@ -149,12 +150,11 @@ def plot_replay(report: Any, *, partitions: Sequence[int] | None = None,
         ax.set_ylabel("offset")
         ax.grid(alpha=0.3)
     axes[-1, 0].set_xlabel("seconds since the trial started")
-    handles, labels = {}, {}
+    handles: dict[str, Any] = {}  # label -> first handle, across all partitions
     for ax in axes[:, 0]:
         for h, lab in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(lab, h)
-            labels[lab] = lab
-    axes[0, 0].legend(list(handles.values()), list(labels), fontsize=7, loc="upper left",
+    axes[0, 0].legend(list(handles.values()), list(handles), fontsize=7, loc="upper left",
                       markerscale=3)
     crash = ", ".join(f"{k}={v}" for k, v in (r.get("crash") or {}).items() if v not in (None, False))
     fig.suptitle(title or f"mode {r.get('mode')!r}, crash ({crash}): "

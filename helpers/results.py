@@ -1,8 +1,9 @@
 """Results a notebook records for its tests (used by every notebook).
 
-``record("lag", 7)`` shows the value in the notebook and also attaches it, as JSON,
-to the cell's output metadata under ``course_record``; the papermill tests read
-those back with :func:`read_records` and assert on them.
+``record("lag", 7)`` shows ``lag = 7`` in the notebook and also attaches the value,
+as JSON, to that output's metadata under ``course_record`` (metadata is never
+rendered, so the learner sees one plain line); the papermill tests read those back
+with :func:`read_records` and assert on them.
 """
 from __future__ import annotations
 
@@ -26,9 +27,9 @@ def record(name: str, value: Any, *, show: bool = True) -> Any:
     data = _jsonable(value)
     text = f"{name} = {json.dumps(data, ensure_ascii=False)}"
     display(
-        {"text/plain": text if show else f"(recorded {name})", "application/json": {name: data}},
+        {"text/plain": text if show else f"(recorded {name})"},
         raw=True,
-        metadata={RECORD_KEY: name},
+        metadata={RECORD_KEY: {"name": name, "value": data}},
     )
     return value
 
@@ -42,9 +43,9 @@ def read_records(notebook: Any) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for cell in notebook.cells:
         for out in cell.get("outputs", []):
-            name = out.get("metadata", {}).get(RECORD_KEY)
-            if name is not None:
-                found[name] = out["data"]["application/json"][name]
+            rec = out.get("metadata", {}).get(RECORD_KEY)
+            if rec is not None:
+                found[rec["name"]] = rec["value"]
     return found
 
 
