@@ -150,3 +150,27 @@ def test_command_line_errors_exit_2_with_a_message(monkeypatch, capsys):
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "not-an-address")
     assert broker.main(["start"]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_jars_that_cannot_be_fetched_say_what_maven_said(monkeypatch, tmp_path):
+    pom = tmp_path / "broker" / "pom.xml"
+    pom.parent.mkdir()
+    text = (broker.course_home() / "broker" / "pom.xml").read_text()
+    pom.write_text(text.replace(f"<kafka.version>{broker.kafka_version()}</kafka.version>",
+                                "<kafka.version>0.0.0-no-such-release</kafka.version>"))
+    monkeypatch.setenv("COURSE_HOME", str(tmp_path))
+    with pytest.raises(BrokerError) as err:
+        broker.fetch_jars()
+    assert "Maven could not fetch" in str(err.value) and "Maven said" in str(err.value)
+    jars = tmp_path / ".course" / "jars"
+    assert not any(jars.glob("*/.complete"))  # nothing half-fetched is left to be trusted
+
+
+def test_a_port_taken_by_another_program_is_named(private_state, monkeypatch):
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen(1)
+        taken = squatter.getsockname()[1]
+        monkeypatch.setattr(broker, "_choose_ports", lambda: (taken, _free_port()))
+        with pytest.raises(BrokerError, match=f"Port {taken} on 127.0.0.1 is in use"):
+            broker.start_broker(timeout=30)

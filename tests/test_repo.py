@@ -96,3 +96,26 @@ def test_import_has_no_side_effects():
             "if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_compose_sets_what_the_embedded_broker_sets_and_nothing_it_teaches():
+    """The Docker broker and the embedded one must be the same Kafka, configured alike."""
+    import yaml
+
+    from helpers.broker import _PROPERTIES
+
+    service = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["kafka"]
+    env = {k[len("KAFKA_"):].lower().replace("_", "."): str(v)
+           for k, v in service["environment"].items() if k.startswith("KAFKA_") and k != "KAFKA_HEAP_OPTS"}
+    embedded = dict(line.split("=", 1) for line in _PROPERTIES.splitlines()
+                    if line and not line.startswith("#"))
+    assert set(env) == set(embedded) - {"log.dirs"}, set(env) ^ set(embedded)
+    same_value = ["process.roles", "node.id", "controller.listener.names", "inter.broker.listener.name",
+                  "offsets.topic.replication.factor", "transaction.state.log.replication.factor",
+                  "transaction.state.log.min.isr", "share.coordinator.state.topic.replication.factor",
+                  "share.coordinator.state.topic.min.isr", "group.initial.rebalance.delay.ms"]
+    assert {k: env[k] for k in same_value} == {k: embedded[k] for k in same_value}
+    for taught in ("offsets.topic.num.partitions", "group.min.session.timeout.ms",
+                   "offsets.retention.minutes", "log.dirs"):
+        assert taught not in env  # Kafka's defaults (log.dirs: the image's own)
+    assert "CLUSTER_ID" in service["environment"] and len(service["environment"]["CLUSTER_ID"]) == 22
