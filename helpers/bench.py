@@ -419,11 +419,6 @@ class BenchResult:
 
     def save(self, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
         """Write ``bench.json``, ``bench.png`` (ratios) and ``latency.png`` into ``out_dir``."""
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         paths = {"json": out / "bench.json", "ratios": out / "bench.png",
@@ -432,8 +427,6 @@ class BenchResult:
         fig_r, fig_l = plot_bench(self)
         fig_r.savefig(paths["ratios"], dpi=110, bbox_inches="tight")
         fig_l.savefig(paths["latency"], dpi=110, bbox_inches="tight")
-        plt.close(fig_r)
-        plt.close(fig_l)
         return paths
 
 
@@ -544,13 +537,15 @@ def run_benchmark(
 def plot_bench(result: BenchResult) -> tuple[Any, Any]:
     """Two matplotlib figures (notebook 06): time as a ratio to the floor (bars: median,
     error bars: min to max over rounds), and a box plot of commit latencies per mode."""
-    import matplotlib.pyplot as plt
     import numpy as np
+
+    from .plots import _figure
 
     table = result.table.reset_index()
     series = list(dict.fromkeys(zip(table["client"], table["style"])))
     modes = [m for m in BENCH_MODES if m in set(table["mode"])]
-    fig_r, ax = plt.subplots(figsize=(10, 4.5))
+    fig_r, axes_r = _figure(figsize=(10, 4.5), layout="constrained")
+    ax = axes_r[0, 0]
     width = 0.8 / max(len(series), 1)
     x = np.arange(len(modes))
     for i, (client, style) in enumerate(series):
@@ -571,7 +566,8 @@ def plot_bench(result: BenchResult) -> tuple[Any, Any]:
 
     lat = result.latencies
     lat = lat[lat["style"] == "plain"] if len(lat) else lat
-    fig_l, ax2 = plt.subplots(figsize=(10, 4.5))
+    fig_l, axes_l = _figure(figsize=(10, 4.5), layout="constrained")
+    ax2 = axes_l[0, 0]
     labels, data = [], []
     for mode in modes:
         for client in BENCH_CLIENTS:

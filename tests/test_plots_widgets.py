@@ -1,15 +1,14 @@
 """helpers.plots and helpers.widgets, headless (no broker): hand-made TrialReport-shaped data."""
 from __future__ import annotations
 
-import os
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-os.environ.setdefault("MPLBACKEND", "Agg")
-
-from helpers import plots, widgets  # noqa: E402
+# conftest.py selects Agg for this process; never set MPLBACKEND in os.environ here:
+# notebook kernels started later in the session would inherit it and draw nothing.
+from helpers import plots, widgets
 
 
 def fake_report(mode: str = "auto", crash_after: int = 30, committed: int = 20,
