@@ -439,7 +439,8 @@ def start_broker(timeout: float = 90.0) -> BrokerInfo:
             shutil.rmtree(data, ignore_errors=True)
             fmt = subprocess.run(
                 [java, "-cp", classpath, f"-Dlog4j2.configurationFile={log4j}",
-                 "kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(props)],
+                 "kafka.tools.StorageTool", "format", f"--cluster-id={_cluster_id()}",
+                 f"--config={props}"],
                 capture_output=True, text=True,
             )
             if fmt.returncode != 0:
@@ -490,10 +491,17 @@ def start_broker(timeout: float = 90.0) -> BrokerInfo:
 
 
 def _cluster_id() -> str:
-    """A random KRaft cluster id (22 chars of URL-safe base64 of a UUID)."""
+    """A random KRaft cluster id: 22 chars of URL-safe base64 of a UUID.
+
+    Like Kafka's own ``Uuid.randomUuid()``, never one that starts with ``-``: a
+    command line would read it as an option.
+    """
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 def _exit_message(code: int, log_pos: int) -> str:

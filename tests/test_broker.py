@@ -174,3 +174,17 @@ def test_a_port_taken_by_another_program_is_named(private_state, monkeypatch):
         monkeypatch.setattr(broker, "_choose_ports", lambda: (taken, _free_port()))
         with pytest.raises(BrokerError, match=f"Port {taken} on 127.0.0.1 is in use"):
             broker.start_broker(timeout=30)
+
+
+def test_cluster_ids_are_kraft_shaped_and_never_look_like_options(monkeypatch):
+    import base64
+    import uuid as uuid_mod
+
+    ids = {broker._cluster_id() for _ in range(2000)}
+    assert all(len(i) == 22 and not i.startswith("-") for i in ids)
+    # the case that once broke a fresh start: a UUID whose base64 begins with "-"
+    dash = uuid_mod.UUID(bytes=b"\xf8" + bytes(15))
+    assert base64.urlsafe_b64encode(dash.bytes).decode().startswith("-")
+    fresh = iter([dash, uuid_mod.UUID(int=1)])
+    monkeypatch.setattr(broker.uuid, "uuid4", lambda: next(fresh))
+    assert not broker._cluster_id().startswith("-")
