@@ -51,7 +51,7 @@ HEAP = "512m"  # Kafka's scripts default to 1G; one small node needs far less.
 
 
 class BrokerError(RuntimeError):
-    """A broker problem, with a message that says what to do next."""
+    """A broker problem, with a message that says what to do next (notebook 01)."""
 
 
 @dataclass(frozen=True)
@@ -550,7 +550,7 @@ def _reap(pid: int) -> None:
 
 
 def stop_broker() -> bool:
-    """Stop the embedded broker, leaving no JVM behind; True if one was running."""
+    """Stop the embedded broker, leaving no JVM behind; True if one was running (notebook 03)."""
     with _lock():
         state = _read_state()
         stopped = False
@@ -585,7 +585,7 @@ def bootstrap_servers() -> str:
 
 
 def broker_status() -> dict:
-    """What the course knows about its broker, as a dict (never starts one)."""
+    """What the course knows about its broker, as a dict; never starts one (notebook 01)."""
     env = os.environ.get(ENV_BOOTSTRAP, "").strip()
     if env:
         try:
@@ -619,7 +619,7 @@ def _rss_mb(pid: int) -> float | None:
 
 
 def broker_logs(lines: int = 50) -> str:
-    """The last lines of the embedded broker's log."""
+    """The last lines of the embedded broker's log (notebook 01, troubleshooting)."""
     return _tail(_log_file(), lines)
 
 

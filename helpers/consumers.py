@@ -38,7 +38,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Undecodable:
-    """A record key or value that could not be decoded: the raw bytes and why."""
+    """A record key or value that could not be decoded: the raw bytes and why (notebook 01)."""
 
     raw: bytes
     error: str
@@ -59,7 +59,7 @@ class JsonSerializer(Serializer):
 
 
 class JsonDeserializer(Deserializer):
-    """UTF-8 JSON bytes -> Python value; bad bytes -> :class:`Undecodable` (never raises)."""
+    """UTF-8 JSON bytes -> value; bad bytes -> :class:`Undecodable`, never raises (notebook 01)."""
 
     def deserialize(self, topic: str, headers: Any, data: bytes | None) -> Any:
         if data is None:
@@ -82,7 +82,7 @@ class TextSerializer(Serializer):
 
 
 class TextDeserializer(Deserializer):
-    """UTF-8 bytes -> ``str``; bad bytes -> :class:`Undecodable` (never raises)."""
+    """UTF-8 bytes -> ``str``; bad bytes -> :class:`Undecodable`, never raises (notebook 01)."""
 
     def deserialize(self, topic: str, headers: Any, data: bytes | None) -> Any:
         if data is None:

@@ -21,7 +21,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def record(name: str, value: Any, *, show: bool = True) -> Any:
-    """Record ``value`` under ``name`` for the tests, and show it; returns ``value``."""
+    """Record ``value`` under ``name`` for the tests, and show it; returns it (notebook 01)."""
     from IPython.display import display
 
     data = _jsonable(value)
@@ -50,7 +50,7 @@ def read_records(notebook: Any) -> dict[str, Any]:
 
 
 def check_answer(name: str, got: Any, expected: Any, hint: str = "") -> bool:
-    """An exercise check the learner runs: prints a verdict, never raises; records it."""
+    """An exercise check the learner runs: prints a verdict, never raises (notebook 01)."""
     ok = _jsonable(got) == _jsonable(expected)
     if got is None:
         print(f"[{name}] not answered yet: fill in the cell above and run this one again.")

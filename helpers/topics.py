@@ -77,7 +77,7 @@ def create_topic(
 
 
 def delete_topic(name: str, *, bootstrap: str | None = None) -> bool:
-    """Delete ``name``; False if it did not exist."""
+    """Delete ``name``; False if it did not exist (notebook 01)."""
     with admin_client(bootstrap) as admin:
         try:
             admin.delete_topics([name])

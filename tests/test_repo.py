@@ -85,7 +85,16 @@ def test_public_api_resolves_and_is_documented():
     assert helpers.__all__ == sorted(helpers.__all__)
     for name in helpers.__all__:
         obj = getattr(helpers, name)
-        assert obj.__doc__, f"helpers.{name} has no docstring"
+        if isinstance(obj, (tuple, dict, int, float, str)):  # constants (MODES, ARTICLE_SECONDS)
+            continue
+        assert re.search(r"[Nn]otebooks? 0\d", obj.__doc__ or ""), \
+            f"helpers.{name}: its docstring must name the notebook that introduces it"
+
+
+def test_every_public_name_is_used_by_a_notebook_or_documented_for_learners():
+    used = "".join(p.read_text() for p in notebook_paths()) + (ROOT / "README.md").read_text()
+    unused = [n for n in helpers.__all__ if f"hp.{n}" not in used and f" {n}" not in used]
+    assert not unused, f"public but used nowhere: {unused}"
 
 
 def test_import_has_no_side_effects():
