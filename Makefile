@@ -22,13 +22,17 @@ help:
 	@echo "make bench-small the same with 2,000 messages, one round (what CI runs, via tests)"
 	@echo "make clean       stop the broker, remove .venv and .course"
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt Makefile
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' || \
 	  { echo "error: the course needs Python 3.10+; '$(PYTHON)' is $$($(PYTHON) --version 2>&1). Run: make PYTHON=python3.11 ..."; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || \
 	  { echo "error: '$(PYTHON) -m venv' failed (Debian/Ubuntu: apt install python3-venv)"; exit 1; }
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,bench]'
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (Kafka offsets course)" >/dev/null
+	@# No "Jupyter news?" prompt: classrooms are often offline, and it distracts from the course.
+	@mkdir -p $(VENV)/etc/jupyter/labconfig && printf '%s\n' \
+	  '{"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": true}}' \
+	  > $(VENV)/etc/jupyter/labconfig/page_config.json
 	@if git rev-parse --git-dir >/dev/null 2>&1; then $(VENV)/bin/nbstripout --install --attributes .gitattributes; fi
 	@touch $(STAMP)
 
