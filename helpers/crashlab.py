@@ -464,6 +464,26 @@ def _committed(admin: Any, group_id: str, topic: str, partitions: Iterable[int])
     return dict(sorted(out.items()))
 
 
+def _settled_committed(admin: Any, group_id: str, topic: str, partitions: Iterable[int],
+                       every_s: float = 0.2, max_s: float = 3.0) -> dict[int, int | None]:
+    """The group's committed offsets once they stop moving.
+
+    A commit request already written to the socket when run 1 was killed is still
+    applied by the broker after the process is gone; read until two reads agree, so
+    the report holds the offsets run 2 really starts from.
+    """
+    parts = list(partitions)
+    last = _committed(admin, group_id, topic, parts)
+    end = time.monotonic() + max_s
+    while time.monotonic() < end:
+        time.sleep(every_s)
+        now = _committed(admin, group_id, topic, parts)
+        if now == last:
+            break
+        last = now
+    return last
+
+
 def _run_worker(cfg: dict[str, Any], workdir: Path, deadline: float,
                 crash: CrashPlan | None) -> dict[str, Any]:
     """Start one worker; kill or signal it as ``crash`` (parent-side triggers) says."""
@@ -615,7 +635,7 @@ def run_trial(mode: str, crash: CrashPlan, *, n_messages: int = 2000, partitions
                 "max_seconds": timeout_s, "stop_file": str(wd / "STOP"), **files,
             }
             w1 = _run_worker({**base, "run": 1, "crash": asdict(crash)}, wd, deadline, crash)
-            committed_before = _committed(admin, group_id, topic, offsets)
+            committed_before = _settled_committed(admin, group_id, topic, offsets)
             w2 = _run_worker({**base, "run": 2, "crash": None}, wd, deadline, None)
             committed_after = _committed(admin, group_id, topic, offsets)
             raw = _read_jsonl(Path(files["ledger"]))
