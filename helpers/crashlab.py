@@ -232,7 +232,10 @@ def predicted_duplicates(report: TrialReport) -> tuple[int, int] | None:
 
     From what run 1 had done when it died (``report.killed_at``), not from the result:
 
-    * graceful stop: ``(0, 0)`` (``none``: everything run 1 processed);
+    * graceful stop: ``(0, 0)`` (``none``: everything run 1 processed); ``async``:
+      from 0 up to what its last unacknowledged commits covered, because ``close()``
+      does not wait for queued async commits (seen under CPU load; ``combined``'s final
+      sync ``commit()`` is the cure);
     * ``none``: every record run 1 processed is read again;
     * ``sync``: exactly the records processed in the unfinished batch (its commit
       never ran; the previous batch's commit had returned before the next ``poll()``);
@@ -251,10 +254,20 @@ def predicted_duplicates(report: TrialReport) -> tuple[int, int] | None:
     s, k = report.settings, report.killed_at
     if s.get("handoff"):
         return None
+    # Async and auto commits are sent by kafka-python's IO thread; measured here, a busy
+    # main thread can die several batches before they reach the broker. So the bound is
+    # also at least everything after the last commit the broker *acknowledged*.
+    acked: dict[str, int] = {}
+    for c in report.commits:
+        if c.get("run") == 1 and c.get("outcome") == "success":
+            for tp, off in c["offsets"].items():
+                acked[tp] = max(acked.get(tp, 0), int(off))
     if report.crash.get("graceful") or k is None:
+        run1 = sum(1 for e in report.ledger if e["run"] == 1)
         if report.mode == "none":
-            run1 = sum(1 for e in report.ledger if e["run"] == 1)
             return (run1, run1)
+        if report.mode == "async":
+            return (0, max(int(s["max_poll_records"]), run1 - sum(acked.values())))
         return (0, 0)
     record = int(k["record"])
     in_batch, prev = int(k.get("in_batch") or 0), int(k.get("prev_batch_size") or 0)
@@ -266,14 +279,6 @@ def predicted_duplicates(report: TrialReport) -> tuple[int, int] | None:
         return (0 if full else in_batch, in_batch)
     if report.mode == "sync_per_record":
         return (1, 1) if k.get("by") == "worker" else (0, 1)
-    # Async and auto commits are sent by kafka-python's IO thread; measured here, a busy
-    # main thread can die several batches before they reach the broker. So the bound is
-    # also at least everything after the last commit the broker *acknowledged*.
-    acked: dict[str, int] = {}
-    for c in report.commits:
-        if c.get("run") == 1 and c.get("outcome") == "success":
-            for tp, off in c["offsets"].items():
-                acked[tp] = max(acked.get(tp, 0), int(off))
     since_ack = record - sum(acked.values())
     if report.mode in ("async", "combined"):
         return (in_batch, max(in_batch + prev, since_ack))

@@ -263,7 +263,16 @@ def test_graceful_stop_repeats_and_loses_nothing(kafka, topic, mode):
     assert rep.killed_at is None and rep.settings["run1_stopped"] == "stop signal"
     run1 = sum(1 for e in rep.ledger if e["run"] == 1)
     assert N // 2 <= run1 < N
-    assert (rep.duplicates, rep.lost) == (0, 0)
+    assert rep.lost == 0
+    if mode == "async":
+        # close() does not wait for queued async commits: under load the last batch's
+        # commit can be dropped (seen once in CI-like runs), so a replay is allowed -
+        # exactly the records beyond what the broker holds, and within the prediction.
+        lo, hi = cl.predicted_duplicates(rep)
+        beyond = run1 - sum(v or 0 for v in rep.committed_before.values())
+        assert lo <= rep.duplicates == beyond <= hi
+    else:  # sync commits (and auto's commit in close()) finish before close() returns
+        assert rep.duplicates == 0
 
 
 # ----------------------------------------------------------------- the headline test
