@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -577,11 +577,6 @@ def ensure_broker(timeout: float = 10.0, start_timeout: float = 90.0) -> BrokerI
         seconds = probe(env, timeout=timeout)
         return BrokerInfo(env, "env", ready_seconds=seconds)
     return start_broker(timeout=start_timeout)
-
-
-def bootstrap_servers() -> str:
-    """The bootstrap address of the broker :func:`ensure_broker` finds or starts."""
-    return ensure_broker().bootstrap
 
 
 def broker_status() -> dict:

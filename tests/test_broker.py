@@ -18,11 +18,6 @@ import helpers.broker as broker
 from helpers.broker import BrokerError
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.mark.parametrize("bad", ["", "nonsense", "127.0.0.1", "host:port", ",,"])
 def test_bootstrap_nonsense_is_rejected_with_an_example(bad):
@@ -31,7 +26,7 @@ def test_bootstrap_nonsense_is_rejected_with_an_example(bad):
 
 
 def test_unreachable_bootstrap_env_fails_fast_naming_the_address(monkeypatch):
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{broker._free_port()}"
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", address)
     t0 = time.monotonic()
     with pytest.raises(BrokerError) as err:
@@ -171,7 +166,7 @@ def test_a_port_taken_by_another_program_is_named(private_state, monkeypatch):
         squatter.bind(("127.0.0.1", 0))
         squatter.listen(1)
         taken = squatter.getsockname()[1]
-        monkeypatch.setattr(broker, "_choose_ports", lambda: (taken, _free_port()))
+        monkeypatch.setattr(broker, "_choose_ports", lambda: (taken, broker._free_port()))
         with pytest.raises(BrokerError, match=f"Port {taken} on 127.0.0.1 is in use"):
             broker.start_broker(timeout=30)
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import pytest
 
-from helpers.results import read_records
 from nbrun import notebook_paths, run_notebook
 from notebook_params import PARAMS
 
