@@ -65,9 +65,19 @@ _EXPORTS: dict[str, str] = {
     "run_trial": "crashlab",
     "run_trials": "crashlab",
     "sweep_auto_commit": "crashlab",
-    # results the notebooks record for their tests, and exercise checks
+    "grade_loop": "crashlab",
+    # the loop contract: run any consumer loop, yours too (notebook 06)
+    "run_loop": "runner",
+    "log_commit_failure": "runner",
+    # results the notebooks record for their tests (notebook 01)
     "record": "results",
-    "check_answer": "results",
+    "record_results": "results",
+    "show_claims": "results",
+    # exercises: predictions, checks that say why, solutions kept apart (notebook 01)
+    "check_answer": "exercises",
+    "check_prediction": "exercises",
+    "solve": "exercises",
+    "show_solution": "exercises",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -137,8 +137,9 @@ def make_consumer(
     ``topics`` are subscribed (group management); pass none to ``assign()`` yourself.
     Keys are decoded as text and values as JSON, by deserializer objects that never
     raise. The topics' metadata is fetched before returning, so the first ``poll()``
-    joins the group knowing every partition. Any kafka-python setting can be overridden by keyword; a misspelt one is
-    rejected with a suggestion.
+    joins the group knowing every partition (kafka-python 3.0.12 can otherwise be
+    assigned nothing). Any kafka-python setting can be overridden by keyword; a misspelt
+    one is rejected with a suggestion.
     """
     settings: dict[str, Any] = dict(COURSE_CONSUMER_DEFAULTS)
     settings.update(

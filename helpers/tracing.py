@@ -16,8 +16,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any
 
 __all__ = ["CommitAttempt", "CommitTracer"]
 
@@ -159,14 +160,6 @@ class CommitTracer:
         """The attempts as plain dicts (JSON-ready), with ``latency_ms``."""
         with self._lock:
             return [{**asdict(a), "latency_ms": a.latency_ms} for a in self.attempts]
-
-    def table(self) -> Any:
-        """The attempts as a pandas DataFrame, one row per attempt."""
-        import pandas as pd
-
-        cols = ["id", "mode", "offsets", "started", "completed", "latency_ms",
-                "callback_at", "outcome", "error"]
-        return pd.DataFrame(self.rows(), columns=cols).set_index("id")
 
     def summary(self) -> dict[str, Any]:
         """Counts per mode and outcome, and commit latency percentiles in ms."""

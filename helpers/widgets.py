@@ -6,8 +6,11 @@ can drive it headlessly::
     lab = replay_lab()
     lab.interval.value = 2000
     lab.crash_point.value = 300
+    lab.stop_kind.value = "SIGKILL inside a batch"
     lab.run_button.click()          # runs one crash-lab trial, synchronously
     lab.last_report.duplicates      # what that trial measured
+
+``replay_lab(loop="my_loop:consume_loop")`` runs your own loop (notebook 06) as run 1.
 
 In a notebook, show ``lab.box`` (or leave ``lab`` as the cell's value). The trial
 runs inside the click handler: the kernel is busy until it ends, the progress bar
@@ -16,12 +19,19 @@ the trial ends.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 __all__ = ["ReplayLab", "replay_lab"]
 
 STAGES = ("starting", "run 1 consumes, then crashes; run 2 drains", "plotting", "done")
+#: How run 1 stops -> the CrashPlan keywords besides ``after_records``.
+STOP_KINDS: dict[str, dict[str, Any]] = {
+    "SIGKILL after the record": {},
+    "SIGKILL inside a batch": {"mid_batch": True},
+    "SIGTERM (graceful stop)": {"graceful": True},
+}
 
 
 @dataclass
@@ -30,7 +40,8 @@ class ReplayLab:
 
     mode: Any  # Dropdown: commit mode
     interval: Any  # IntSlider: auto_commit_interval_ms (auto mode only)
-    crash_point: Any  # IntSlider: SIGKILL after this many records
+    crash_point: Any  # IntSlider: stop after this many records
+    stop_kind: Any  # Dropdown: how run 1 stops (STOP_KINDS)
     run_button: Any  # Button
     progress: Any  # IntProgress over STAGES
     status: Any  # Label: the current stage, or the error
@@ -64,7 +75,9 @@ class ReplayLab:
             if self.mode.value == "auto":
                 kw["auto_commit_interval_ms"] = int(self.interval.value)
             self._stage(1)
-            report = self.run_trial(self.mode.value, self.crash_plan(after_records=int(self.crash_point.value)), **kw)
+            plan = self.crash_plan(after_records=int(self.crash_point.value),
+                                   **STOP_KINDS[self.stop_kind.value])
+            report = self.run_trial(self.mode.value, plan, **kw)
             self._stage(2)
             fig = plot_replay(report)
             self.last_report, self.last_figure = report, fig
@@ -105,23 +118,57 @@ def _get(report: Any, name: str) -> Any:
     return report.get(name) if isinstance(report, dict) else getattr(report, name)
 
 
+def _spans(ranges: Any) -> str:
+    if not ranges:
+        return "none"
+    parts = []
+    for p, rs in sorted(dict(ranges).items(), key=lambda kv: int(kv[0])):
+        spans = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in rs)
+        parts.append(f"partition {p}: {spans}")
+    return "; ".join(parts)
+
+
+def _report_rows(report: Any) -> list[tuple[str, str]]:
+    """The trial in sentences a room can read from the back."""
+    ledger = _get(report, "ledger") or []
+    run1 = sum(1 for e in ledger if e["run"] == 1)
+    k = _get(report, "killed_at") or {}
+    crash = _get(report, "crash") or {}
+    if crash.get("graceful"):
+        how = f"stopped by SIGTERM after {run1} records: finished its batch and closed"
+    elif k:
+        where = (f", record {k['in_batch']} of a batch of {k['batch_size']}"
+                 if k.get("batch_size") else "")
+        how = f"SIGKILLed after {k.get('record')} records{where}"
+    else:
+        how = f"stopped after {run1} records"
+    committed = _get(report, "committed_before") or {}
+    shown = ", ".join(f"p{p}: {'none' if v is None else v}" for p, v in sorted(
+        committed.items(), key=lambda kv: int(kv[0])))
+    dup, lost = _get(report, "duplicates"), _get(report, "lost")
+    rows = [
+        ("commit mode", str(_get(report, "mode"))),
+        ("run 1", how),
+        ("committed when run 1 stopped", shown or "nothing"),
+        ("processed twice", f"{dup} ({_spans(_get(report, 'duplicate_ranges'))})"),
+        ("never processed", f"{lost} ({_spans(_get(report, 'lost_ranges'))})"),
+    ]
+    if not isinstance(report, dict):
+        from .crashlab import grade_trial
+
+        verdict = grade_trial(report)
+        rows.append(("verdict", "at-least-once held" if verdict["passed"]
+                     else " / ".join(verdict["problems"])))
+    return rows
+
+
 def _report_html(report: Any) -> str:
     import html
 
-    rows = [
-        ("mode", _get(report, "mode")),
-        ("crash", _get(report, "crash")),
-        ("killed at", _get(report, "killed_at")),
-        ("messages", _get(report, "n_messages")),
-        ("records processed (both runs)", _get(report, "processed")),
-        ("processed twice", _get(report, "duplicates")),
-        ("never processed", _get(report, "lost")),
-        ("committed when run 1 died", _get(report, "committed_before")),
-        ("replayed ranges", _get(report, "duplicate_ranges")),
-    ]
-    body = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
-                   f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>" for k, v in rows)
-    return f"<table>{body}</table>"
+    body = "".join(f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(k)}</th>"
+                   f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
+                   for k, v in _report_rows(report))
+    return f"<table style='font-size:1.15em'>{body}</table>"
 
 
 def replay_lab(
@@ -132,6 +179,7 @@ def replay_lab(
     interval_range: tuple[int, int, int] = (100, 5000, 100),
     crash_after: int = 300,
     n_messages: int = 600,
+    loop: Any = None,
     run_trial: Callable[..., Any] | None = None,
     crash_plan: Callable[..., Any] | None = None,
     **trial_settings: Any,
@@ -142,6 +190,7 @@ def replay_lab(
     Each click runs ``run_trial(mode, CrashPlan(after_records=crash_point), ...)``
     (by default :func:`helpers.crashlab.run_trial`) with ``n_messages`` and the other
     ``trial_settings``; ``auto_commit_interval_ms`` comes from the slider in auto mode.
+    ``loop`` (yours, as ``"module:function"``; notebook 06) replaces the mode's loop in run 1.
     ``run_trial`` and ``crash_plan`` can be replaced (the tests pass stand-ins).
     """
     import ipywidgets as w
@@ -161,15 +210,23 @@ def replay_lab(
     crash_point = w.IntSlider(value=crash_after, min=1, max=n_messages - 1, step=1, style=style,
                               layout=layout, description="crash after records",
                               continuous_update=False)
+    stop_kind = w.Dropdown(options=list(STOP_KINDS), value=next(iter(STOP_KINDS)),
+                           description="how run 1 stops", style=style)
     button = w.Button(description="run trial", button_style="primary", icon="play")
     progress = w.IntProgress(value=0, min=0, max=len(STAGES) - 1, description="progress")
     status = w.Label(value="press 'run trial'")
     report = w.HTML(value="")
     output = w.Output()
-    box = w.VBox([mode_w, interval, crash_point, w.HBox([button, progress, status]), report, output])
-    lab = ReplayLab(mode_w, interval, crash_point, button, progress, status, report, output, box,
-                    run_trial or _default_run_trial, crash_plan or _default_crash_plan,
-                    {"n_messages": n_messages, **trial_settings})
+    box = w.VBox([mode_w, interval, crash_point, stop_kind, w.HBox([button, progress, status]),
+                  report, output])
+    settings = {"n_messages": n_messages, **trial_settings}
+    if loop is not None:
+        from .runner import loop_ref
+
+        settings["loop"] = loop_ref(loop)
+    lab = ReplayLab(mode_w, interval, crash_point, stop_kind, button, progress, status, report,
+                    output, box, run_trial or _default_run_trial, crash_plan or _default_crash_plan,
+                    settings)
 
     def on_mode(change: dict[str, Any]) -> None:
         interval.disabled = change["new"] != "auto"

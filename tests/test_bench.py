@@ -6,8 +6,7 @@ import math
 
 import pytest
 
-from helpers.bench import (BENCH_CLIENTS, BENCH_MODES, RunStats, main, run_benchmark,
-                           summarize_runs)
+from helpers.bench import BENCH_CLIENTS, BENCH_MODES, RunStats, main, run_benchmark, summarize_runs
 
 
 def _run(mode: str, repeat: int, seconds: float, *, client: str = "kafka-python",

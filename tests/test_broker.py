@@ -6,17 +6,17 @@ so they never disturb the broker the rest of the session shares.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 
+import psutil
 import pytest
 
 import helpers.broker as broker
 from helpers.broker import BrokerError
-
 
 
 @pytest.mark.parametrize("bad", ["", "nonsense", "127.0.0.1", "host:port", ",,"])
@@ -85,7 +85,58 @@ def private_state(monkeypatch, tmp_path):
 
 
 def _jvm_alive(pid: int) -> bool:
-    return broker._pid_alive(pid)
+    """Checked with psutil directly, not with the code under test (a zombie counts as gone)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_the_config_templates_fill_in_every_placeholder_and_drop_their_notes():
+    props = broker._render("server.properties", broker_port=1111, controller_port=2222, data_dir="/d")
+    assert "{" not in props and "##" not in props
+    assert "listeners=PLAINTEXT://127.0.0.1:1111,CONTROLLER://127.0.0.1:2222" in props
+    assert "controller.quorum.voters=1@127.0.0.1:2222" in props and "log.dirs=/d" in props
+    log4j = broker._render("log4j2.properties", log_file="/l/server.log")
+    assert "appender.file.filePattern = /l/server.log.%i" in log4j and "{" not in log4j
+
+
+def test_a_template_placeholder_that_is_not_filled_in_is_an_error(monkeypatch, tmp_path):
+    (tmp_path / "broker").mkdir()
+    (tmp_path / "broker" / "server.properties").write_text(
+        "## note\nlog.dirs={data_dir}\nlisteners=PLAINTEXT://127.0.0.1:{brokr_port}\nx=${sys:y}\n")
+    monkeypatch.setenv("COURSE_HOME", str(tmp_path))
+    with pytest.raises(BrokerError, match="brokr_port"):
+        broker._render("server.properties", data_dir="/d", broker_port=1)
+    assert broker._render("server.properties", data_dir="/d", brokr_port=1) == \
+        "log.dirs=/d\nlisteners=PLAINTEXT://127.0.0.1:1\nx=${sys:y}\n"  # log4j-style lookups are kept
+
+
+def test_a_live_pid_counts_as_our_broker_only_with_kafka_and_our_config(private_state):
+    ours = str(broker._run_dir() / "server.properties")
+    sleep = [sys.executable, "-c", "import time; time.sleep(120)"]
+    procs = [subprocess.Popen(sleep + extra) for extra in
+             ([], ["kafka.Kafka", "/elsewhere/server.properties"], ["kafka.Kafka", ours])]
+    try:
+        # wait until each child has exec'ed python (its command line is the final one)
+        for p in procs:
+            for _ in range(100):
+                if "-c" in psutil.Process(p.pid).cmdline():
+                    break
+                time.sleep(0.05)
+        assert [broker._is_our_broker(p.pid) for p in procs] == [False, False, True]
+        # A state file whose pid is alive but not our broker is stale: reported, never signalled.
+        (private_state / "broker").mkdir(parents=True, exist_ok=True)
+        broker._state_file().write_text(json.dumps({"pid": procs[1].pid, "bootstrap": "127.0.0.1:1"}))
+        status = broker.broker_status()
+        assert status["running"] is False and status["stale"] is True
+        assert broker.stop_broker() is False and procs[1].poll() is None
+        assert not broker._is_our_broker(0) and not broker._is_our_broker(-1)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+    assert not any(broker._pid_alive(p.pid) for p in procs)
 
 
 def test_lifecycle_start_reuse_stale_stop(private_state):
@@ -101,12 +152,9 @@ def test_lifecycle_start_reuse_stale_stop(private_state):
     assert "127.0.0.1" in props and "0.0.0.0" not in props
 
     # A broker killed without warning leaves a stale state file: detected and replaced.
-    os.kill(first.pid, signal.SIGKILL)
-    for _ in range(50):
-        broker._reap(first.pid)
-        if not _jvm_alive(first.pid):
-            break
-        time.sleep(0.1)
+    jvm = psutil.Process(first.pid)
+    jvm.kill()
+    jvm.wait(timeout=10)  # reaps it: the JVM is a child of this test process
     status = broker.broker_status()
     assert status["running"] is False and status.get("stale") is True
     second = broker.ensure_broker()

@@ -8,15 +8,14 @@ Run the table with ``pytest tests/test_crashlab.py -s``.
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import time
-from pathlib import Path
 
 import pytest
 
 from helpers import crashlab as cl
 from helpers.crashlab import CrashPlan, TrialReport
+from helpers.crashlab import trial as parent
 
 N = 300          # messages per topic: small, so a trial takes about a second
 BATCH = 50       # max_poll_records: several batches per run
@@ -123,33 +122,27 @@ def test_run_trials_rejects_bad_counts():
 
 
 def _alive_with(text: str) -> list[int]:
-    pids = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                if text in (d / "cmdline").read_text():
-                    pids.append(int(d.name))
-            except OSError:
-                pass
-    return pids
+    import psutil
+
+    return [p.pid for p in psutil.process_iter(["cmdline"])
+            if text in " ".join(p.info["cmdline"] or [])]
 
 
 def test_failing_worker_reports_its_stderr(tmp_path):
     cfg = {"run": 1, "ledger": str(tmp_path / "ledger.jsonl")}  # no mode, no topic: KeyError
     with pytest.raises(cl.WorkerError, match="KeyError"):
-        cl._run_worker(cfg, tmp_path, time.time() + 30, None)
+        parent._run_worker(cfg, tmp_path, time.time() + 30, None)
 
 
 def test_hung_worker_is_killed_on_timeout(tmp_path):
     cfg = {"run": 1, "mode": "sync", "topic": "t", "group_id": "g", "bootstrap": "127.0.0.1:9",
            "group_instance_id": "g-m", "n_messages": 1, "end_offsets": {"0": 1},
            "auto_commit_interval_ms": 100, "max_poll_records": 1, "process_ms": 0,
-           "handoff": False, "poll_ms": 100, "idle_ms": 1000, "max_seconds": 60,
-           "stop_file": str(tmp_path / "STOP"), "crash": None,
+           "handoff": False, "idle_ms": 1000, "max_seconds": 60, "crash": None,
            **{n: str(tmp_path / f"{n}.jsonl") for n in ("ledger", "polls", "commits")}}
     t0 = time.time()
     with pytest.raises(TimeoutError, match="timeout_s"):
-        cl._run_worker(cfg, tmp_path, time.time() + 1.5, None)  # nobody listens on port 9
+        parent._run_worker(cfg, tmp_path, time.time() + 1.5, None)  # nobody listens on port 9
     assert time.time() - t0 < 8
     assert _alive_with(str(tmp_path / "run1.json")) == []
 
@@ -174,7 +167,7 @@ def _ends(kafka, topic) -> dict[int, int]:
     from helpers.topics import admin_client
 
     with admin_client(kafka.bootstrap) as admin:
-        return {p: end for p, (_, end) in cl._topic_offsets(admin, topic).items()}
+        return {p: end for p, (_, end) in parent._topic_offsets(admin, topic).items()}
 
 
 def _beyond_commit(rep: TrialReport) -> int:
@@ -317,3 +310,56 @@ def test_random_sigkills_never_lose_and_stay_within_prediction(kafka):
           f"auto_commit_interval_ms={AUTO['auto_commit_interval_ms']} (auto: process_ms="
           f"{AUTO['process_ms']})\n" + pd.DataFrame(rows).to_string(index=False))
     assert not failures, failures
+
+
+# ----------------------------------------------------------------- grading a learner's loop
+
+BROKEN = "helpers.solutions.broken"
+
+
+@pytest.mark.broker
+def test_a_correct_loop_passes_every_kill_and_the_graceful_stop(kafka):
+    grade = cl.grade_loop("helpers.modes:loop_combined", "combined", kills=3, seed=7, n_messages=N,
+                          max_poll_records=BATCH, progress=False, bootstrap=kafka.bootstrap)
+    assert grade.passed, grade.problems
+    rows = grade.rows
+    assert len(rows) == 4 and all(r["lost"] == 0 for r in rows)
+    graceful = rows[-1]
+    assert graceful["crash"] == "graceful" and graceful["final_commit"] == "sync"
+    assert graceful["committed_on_stop"] is True and graceful["left_group"] is True
+    assert "PASSED" in grade._repr_html_()
+
+
+@pytest.mark.broker
+@pytest.mark.parametrize("loop, plans, graceful, expect", [
+    # commits what poll() returned, then processes: a kill inside the batch loses its rest
+    ("commit_before_processing", [CrashPlan(mid_batch=True, after_records=60)], False,
+     "committed offsets had moved past them"),
+    # async commits only: a graceful stop cannot confirm its last commit
+    ("no_final_commit", [], True, "close() does not wait"),
+    # never closes: the member is still in the group after the process exits
+    ("no_close", [], True, "never called close()"),
+    # commits while records wait on another thread: a kill loses them
+    ("handoff_to_thread", [CrashPlan(after_records=100)], False,
+     "committed offsets had moved past them"),
+])
+def test_broken_loops_fail_for_their_reason(kafka, loop, plans, graceful, expect):
+    grade = cl.grade_loop(f"{BROKEN}:{loop}", "combined", crashes=plans, graceful=graceful,
+                          n_messages=N, max_poll_records=BATCH, process_ms=2.0, progress=False,
+                          bootstrap=kafka.bootstrap)
+    assert not grade.passed
+    assert any(expect in p for p in grade.problems), grade.problems
+    if "moved past" in expect:  # the report names the lost offsets
+        assert grade.summary()["lost"] > 0 and "offsets" in grade.problems[0]
+
+
+def test_a_loop_defined_in_a_notebook_cell_is_refused_with_what_to_do():
+    def consume_loop(consumer, process, running):  # lives in this test, like a notebook cell's
+        pass
+
+    consume_loop.__module__ = "__main__"
+    with pytest.raises(ValueError, match="%%writefile"):
+        cl.run_trial("sync", CrashPlan(after_records=1), loop=consume_loop, **KW,
+                     bootstrap="127.0.0.1:1")
+    with pytest.raises(ValueError, match="cannot import"):
+        cl.grade_loop("no_such_module_here:consume_loop", progress=False)

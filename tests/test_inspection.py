@@ -139,10 +139,12 @@ def test_real_broker_record_decodes_to_the_byte():
 @pytest.mark.parametrize("version, body, want", [
     # v0: offset, metadata, commitTimestamp
     (0, struct.pack(">q", 42) + s16("m0") + struct.pack(">q", 1000),
-     dict(committed_offset=42, leader_epoch=None, metadata="m0", commit_timestamp=1000, expire_timestamp=None)),
+     dict(committed_offset=42, leader_epoch=None, metadata="m0", commit_timestamp=1000,
+          expire_timestamp=None)),
     # v1: + expireTimestamp
     (1, struct.pack(">q", 43) + s16("m1") + struct.pack(">qq", 1001, 2002),
-     dict(committed_offset=43, leader_epoch=None, metadata="m1", commit_timestamp=1001, expire_timestamp=2002)),
+     dict(committed_offset=43, leader_epoch=None, metadata="m1", commit_timestamp=1001,
+          expire_timestamp=2002)),
     # v2: like v0
     (2, struct.pack(">q", 44) + s16("") + struct.pack(">q", 1002),
      dict(committed_offset=44, leader_epoch=None, metadata="", commit_timestamp=1002, expire_timestamp=None)),
@@ -198,8 +200,8 @@ def test_group_metadata_v3():
     assert r["error"] is None
     assert (r["kind"], r["group"], r["value_version"]) == ("group_metadata", "grp", 3)
     d = r["detail"]
-    assert (d["protocol_type"], d["generation"], d["protocol"], d["leader"], d["current_state_timestamp"]) == \
-        ("consumer", 2, "range", "m-1", 123)
+    assert (d["protocol_type"], d["generation"], d["protocol"], d["leader"],
+            d["current_state_timestamp"]) == ("consumer", 2, "range", "m-1", 123)
     assert d["members"] == [{
         "member_id": "m-1", "group_instance_id": None, "client_id": "client", "client_host": "/127.0.0.1",
         "rebalance_timeout_ms": 300000, "session_timeout_ms": 45000,
@@ -217,9 +219,11 @@ def test_group_metadata_v4_flexible_and_v0_empty():
     d = r["detail"]
     assert (d["generation"], d["protocol"], d["leader"]) == (5, None, None)
     assert d["members"][0]["subscription_bytes"] == 2 and d["members"][0]["assignment_bytes"] == 0
-    v0 = struct.pack(">h", 0) + s16("") + struct.pack(">i", 0) + struct.pack(">hh", -1, -1) + struct.pack(">i", 0)
+    v0 = (struct.pack(">h", 0) + s16("") + struct.pack(">i", 0) + struct.pack(">hh", -1, -1)
+          + struct.pack(">i", 0))
     r = decode_offsets_record(struct.pack(">h", 2) + s16("g"), v0)
-    assert r["error"] is None and r["detail"]["members"] == [] and r["detail"]["current_state_timestamp"] is None
+    assert r["error"] is None
+    assert r["detail"]["members"] == [] and r["detail"]["current_state_timestamp"] is None
 
 
 def test_newer_record_types_are_reported_as_type_n():
@@ -297,12 +301,13 @@ def test_commit_lands_in_the_predicted_partition(kafka):
     # every partition of __consumer_offsets, from where it ended before the commit
     records = commit_records(group, kafka.bootstrap, since=snapshot, include_raw=True)
     commits = [r for r in records if r["kind"] == "offset_commit"]
-    assert [(r["topic"], r["committed_partition"], r["committed_offset"], r["metadata"]) for r in commits] == \
-        [(topic, 0, 7, "bookmark")]
+    assert [(r["topic"], r["committed_partition"], r["committed_offset"], r["metadata"])
+            for r in commits] == [(topic, 0, 7, "bookmark")]
     assert {r["partition"] for r in records} == {predicted}
     assert all(r["error"] is None for r in records)
     (c,) = commits
-    assert decode_offsets_record(bytes.fromhex(c["raw_key"]), bytes.fromhex(c["raw_value"]))["committed_offset"] == 7
+    again = decode_offsets_record(bytes.fromhex(c["raw_key"]), bytes.fromhex(c["raw_value"]))
+    assert again["committed_offset"] == 7
     assert c["value_version"] == 4 and c["leader_epoch"] == -1  # Kafka 4.3.1 writes v4; no epoch given
 
     # the same record, reading only the predicted partition

@@ -102,8 +102,8 @@ def test_plot_commit_timeline_colours_by_outcome_and_marks_callbacks():
 
 
 def test_plot_mode_comparison_bars_per_mode_and_exit():
-    table = [{"mode": m, "exit": e, "duplicates": d, "lost": l}
-             for m, e, d, l in [("auto", "crash", 10, 0), ("auto", "graceful", 0, 0),
+    table = [{"mode": m, "exit": e, "duplicates": d, "lost": lost}
+             for m, e, d, lost in [("auto", "crash", 10, 0), ("auto", "graceful", 0, 0),
                                 ("sync", "crash", 2, 0), ("sync", "graceful", 0, 0)]]
     fig = plots.plot_mode_comparison(table)
     dup_ax = fig.axes[0]
@@ -159,3 +159,31 @@ def test_replay_lab_rejects_bad_settings():
         widgets.replay_lab(mode="sometimes")
     with pytest.raises(ValueError):
         widgets.replay_lab(crash_after=600, n_messages=600)
+
+
+def test_replay_lab_stops_run_one_as_picked_and_runs_a_learners_loop():
+    calls: list[tuple[str, dict, dict]] = []
+
+    def run_trial(mode: str, crash: FakeCrash, **kw: Any) -> dict:
+        calls.append((mode, crash.kw, kw))
+        report = fake_report(mode, crash_after=crash.kw["after_records"], committed=10)
+        report["crash"] = crash.kw
+        if crash.kw.get("graceful"):
+            report["killed_at"] = None
+        return report
+
+    lab = widgets.replay_lab(run_trial=run_trial, crash_plan=FakeCrash, n_messages=60, crash_after=30,
+                             loop="helpers.solutions.broken:no_close")
+    lab.stop_kind.value = "SIGKILL inside a batch"
+    lab.run_button.click()
+    lab.stop_kind.value = "SIGTERM (graceful stop)"
+    lab.run_button.click()
+    assert [c[1] for c in calls] == [{"after_records": 30, "mid_batch": True},
+                                    {"after_records": 30, "graceful": True}]
+    assert all(c[2]["loop"] == "helpers.solutions.broken:no_close" for c in calls)
+    assert "stopped by SIGTERM" in lab.report.value and "{" not in lab.report.value
+    with pytest.raises(ValueError, match="%%writefile"):
+        def consume_loop(consumer, process, running):
+            pass
+        consume_loop.__module__ = "__main__"
+        widgets.replay_lab(loop=consume_loop)

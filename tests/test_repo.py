@@ -111,13 +111,12 @@ def test_compose_sets_what_the_embedded_broker_sets_and_nothing_it_teaches():
     """The Docker broker and the embedded one must be the same Kafka, configured alike."""
     import yaml
 
-    from helpers.broker import _PROPERTIES
-
     service = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["kafka"]
     env = {k[len("KAFKA_"):].lower().replace("_", "."): str(v)
            for k, v in service["environment"].items() if k.startswith("KAFKA_") and k != "KAFKA_HEAP_OPTS"}
-    embedded = dict(line.split("=", 1) for line in _PROPERTIES.splitlines()
-                    if line and not line.startswith("#"))
+    template = (ROOT / "broker" / "server.properties").read_text()  # the embedded broker's settings
+    embedded = dict(line.split("=", 1) for line in template.splitlines()
+                    if line.strip() and not line.startswith("#"))
     assert set(env) == set(embedded) - {"log.dirs"}, set(env) ^ set(embedded)
     same_value = ["process.roles", "node.id", "controller.listener.names", "inter.broker.listener.name",
                   "offsets.topic.replication.factor", "transaction.state.log.replication.factor",
