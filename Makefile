@@ -18,7 +18,7 @@ help:
 	@echo "make test        set up and run every test (unit tests + every notebook via papermill)"
 	@echo "make broker      start (or find) the broker;  make stop / status / logs"
 	@echo "make benchmarks  broker start-up and memory figures"
-	@echo "make bench       what commits cost: 100,000 messages per mode and client (notebook 06)"
+	@echo "make bench       what commits cost: 100,000 messages per mode and client (notebook 07)"
 	@echo "make bench-small the same with 2,000 messages, one round (what CI runs, via tests)"
 	@echo "make clean       stop the broker, remove .venv and .course"
 
@@ -63,7 +63,7 @@ test-fast: setup
 benchmarks: broker
 	$(PY) benchmarks/broker_startup.py
 
-# What commits cost (notebook 06): prints the table, saves JSON and PNGs (git-ignored).
+# What commits cost (notebook 07): prints the table, saves JSON and PNGs (git-ignored).
 bench: broker
 	$(PY) -m helpers.bench --messages 100000 --repeats 3 --out .course/bench
 

@@ -56,9 +56,9 @@ _EXPORTS: dict[str, str] = {
     "plot_commit_timeline": "plots",
     "plot_mode_comparison": "plots",
     "replay_lab": "widgets",
-    # what commits cost: the article's 100k-message benchmark (notebook 06)
+    # what commits cost: the article's 100k-message benchmark (notebook 07)
     "ARTICLE_SECONDS": "bench",
-    "plot_bench": "bench",
+    "plot_bench": "plots",
     "run_benchmark": "bench",
     # the crash lab: kill a consumer, restart it, count repeats and losses (notebooks 02-05)
     "CrashPlan": "crashlab",

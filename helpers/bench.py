@@ -1,29 +1,35 @@
-"""What commits cost: the article's 100,000-message timings, reproduced and explained (notebook 06).
+"""What commits cost: the article's 100,000-message timings, measured again (notebook 07).
 
 :func:`run_benchmark` seeds one topic with ``n_messages`` and reads all of it, again
 and again, once per commit mode, with a fresh consumer group every time:
 
-* with **kafka-python**, through the course's own loops (:func:`helpers.modes.consume`,
+* with **kafka-python**, through the course's own loops (:func:`helpers.modes.consume_all`,
   with a :class:`helpers.tracing.CommitTracer` timing every commit);
-* with **confluent-kafka** (librdkafka), through the short loops below (``_ck_*``),
-  written to mirror :mod:`helpers.modes` one for one;
+* with **confluent-kafka** (librdkafka), through the short loops below (``ck_loop_*``),
+  written to the same loop contract (:mod:`helpers.runner`) and mirroring
+  :mod:`helpers.modes` one for one;
 * both **plain** (the record is decoded and counted, nothing else) and **article
   style**: every record printed with the article's format string, as its code did.
+
+Both clients run through :func:`helpers.runner.run_loop`, stop by the same rule
+(:class:`helpers.runner.Until`) and retry a stalled run with a fresh group by the same
+policy (:func:`helpers.runner.with_retries`).
 
 Article-style printing goes to ``os.devnull`` opened in *text* mode and *line
 buffered* (``open(os.devnull, "w", buffering=1)``): each ``print`` still formats the
 line, encodes it and makes one ``write()`` system call, as it would on a console
 (``sys.stdout`` on a terminal is line buffered), but nothing is stored and no terminal
 has to draw 100,000 lines. So the printing cost measured here is a *lower bound* of
-what the article paid; a real console (or a notebook!) is much slower still.
+what printing to a console costs.
 
-Each run stops exactly when ``n_messages`` records have been processed (the topic
-holds exactly that many, so no run waits for records that will never come). One
-warm-up run per client is thrown away; then ``repeats`` rounds run every
-(client, style, mode) once each, interleaved so that background load on a shared
-machine hits all of them alike. Figures are medians with min and max, and every
-time is also divided by the no-commit floor (mode ``none``, plain) of the same
-client in the same round: ratios are what survive a noisy machine, not seconds.
+Each run stops once ``n_messages`` records have been processed (the topic holds exactly
+that many, so no run waits for records that will never come). One warm-up run per
+client is thrown away; then ``repeats`` rounds run every (client, style, mode) once
+each, interleaved so that background load on a shared machine hits all of them alike.
+Figures are medians with min and max, and every time is also divided by the no-commit
+floor (mode ``none``, plain) of the same client in the same round: ratios are what
+survive a noisy machine, not seconds. The figures are drawn by
+:func:`helpers.plots.plot_bench`.
 
 Command line (``make bench`` / ``make bench-small``)::
 
@@ -39,40 +45,47 @@ import statistics
 import sys
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
+
+from .modes import MODES, consume_all
+from .plots import plot_bench  # re-exported until helpers/__init__ maps plot_bench to plots
+from .runner import Stalled, Until, run_loop, with_retries
+from .tracing import CommitTracer
 
 __all__ = [
     "ARTICLE_FORMAT",
     "ARTICLE_SECONDS",
     "BENCH_CLIENTS",
     "BENCH_MODES",
+    "CK_LOOPS",
     "BenchResult",
     "RunStats",
-    "plot_bench",
     "run_benchmark",
     "summarize_runs",
 ]
 
 #: The line the article's loops print for every record.
 ARTICLE_FORMAT = "topic = {},partition = {},offset = {},key = {},value = {}"
-#: The article's own figures for 100,000 messages (its machine, its broker, printing every record).
+#: The only two timings the article gives, for 100,000 messages (its machine, its broker):
+#: its sync loop (``commit()`` per batch) and its async loop (``commit_async`` per batch).
 ARTICLE_SECONDS: dict[str, float] = {"sync": 4.58, "async": 3.09}
-#: The article's poll timeouts (ms): ``poll(timeout_ms=100)`` for sync and combined, 10 for async.
-#: Not used for the runs: every run polls with :data:`POLL_MS`. A poll timeout only matters
-#: while no record is ready, and with kafka-python 3.0.12 a 10 ms timeout that expires while
-#: the group's SyncGroup answer is in flight can leave the consumer joined but with no
-#: partitions, reading nothing, for good (seen on the course broker; notebook 06 explains).
-ARTICLE_POLL_MS: dict[str, int] = {"sync": 100, "combined": 100, "async": 10}
-#: Commit modes, in the order the table shows them (``none`` is the floor).
-BENCH_MODES: tuple[str, ...] = ("none", "auto", "sync", "async", "combined", "sync_per_record")
+#: Commit modes, in the order the table shows them: the course's own list and order
+#: (:data:`helpers.modes.MODES`; ``none`` is the floor).
+BENCH_MODES: tuple[str, ...] = MODES
 BENCH_CLIENTS: tuple[str, ...] = ("kafka-python", "confluent-kafka")
 STYLES: tuple[str, ...] = ("plain", "article")
-POLL_MS = 100
-#: A run whose consumer reads nothing for 10 s is retried with a fresh group (and listed in
-#: ``params["retried"]``); see :data:`ARTICLE_POLL_MS` for why that can happen.
-RETRIES = 4
+#: confluent-kafka's poll timeout, the 100 ms that the loops of :mod:`helpers.modes` use.
+CK_POLL_S = 0.1
+#: A run whose consumer reads nothing for this long is stalled (retried with a fresh group).
+NOTHING_S = 10.0
+
+
+def _max_seconds(n: int) -> float:
+    """Never hang: far above any sane run (sync per record takes about 1 ms per record)."""
+    return 120 + n / 100
 
 
 # ---------------------------------------------------------------------------- one run
@@ -80,15 +93,23 @@ RETRIES = 4
 
 @dataclass
 class RunStats:
-    """One timed pass over the topic by one client in one commit mode (notebook 06)."""
+    """One timed pass over the topic by one client in one commit mode (notebook 07).
+
+    ``seconds`` is the loop as :func:`helpers.runner.run_loop` times it: from the first
+    ``poll()``/``consume()`` (the group join happens inside it) to the return of the
+    loop's ``close()`` (the loops close their consumer themselves, for both clients).
+    So it includes leaving the group, and in ``auto`` mode the commit ``close()`` makes.
+    Every run pays its ``close()``, the no-commit floor's too, so a ratio to the floor
+    compares like with like. ``steady_seconds`` leaves out both ends.
+    """
 
     client: str
     mode: str
     style: str  # "plain" or "article" (every record printed)
     repeat: int  # 0, 1, ...; -1 for the discarded warm-up
     messages: int  # records processed
-    seconds: float  # the consume loop: first poll to the last record's commit (excludes close)
-    steady_seconds: float  # first record processed to last record processed (no join, no tail)
+    seconds: float  # the loop: first poll to the return of close()
+    steady_seconds: float  # first record processed to last record processed (no join, no close)
     commits: int  # commits sent while consuming (a close() commit is not counted)
     commit_errors: int = 0
     latencies_ms: list[float] = field(default_factory=list)  # one per commit whose answer was seen
@@ -96,18 +117,17 @@ class RunStats:
 
     @property
     def outside_seconds(self) -> float:
-        """``seconds`` outside the steady part: group join and first fetch, final commit."""
+        """``seconds`` outside the steady part: group join and first fetch, last commit, close()."""
         return max(self.seconds - self.steady_seconds, 0.0)
-
-
-class _Stalled(RuntimeError):
-    """A run that did not get all its records in time (retried with a fresh group)."""
 
 
 class _Clock:
     """Per-record bookkeeping shared by both clients' handlers."""
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
         self.first: float | None = None
         self.last: float | None = None
         self.count = 0
@@ -131,13 +151,32 @@ def _printer(stream: Any) -> Callable[[str, int, int, Any, Any], None]:
     return show
 
 
-def _kp_run(mode: str, topic: str, n: int, *, style: str, stream: Any, max_poll_records: int,
-            bootstrap: str, repeat: int) -> RunStats:
-    """kafka-python, through :func:`helpers.modes.consume` (the course's loops)."""
-    from .modes import consume
-    from .topics import unique_name
-    from .tracing import CommitTracer
+def _on_send_response(stream: Any, failure: Any) -> None:
+    """The article's async commit callback: one line per answer."""
+    print("偏移量提交成功" if failure is None else f"偏移量提交异常. {failure}", file=stream)
 
+
+class _FreshTracer(CommitTracer):
+    """A CommitTracer that starts over (and resets the run's clock) for each new consumer.
+
+    :func:`helpers.modes.consume_all` builds a fresh consumer for each attempt; a retried
+    run must count only the attempt that read everything.
+    """
+
+    def __init__(self, clock: _Clock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def attach(self, consumer: Any) -> Any:
+        with self._lock:
+            self.attempts.clear()
+        self.clock.reset()
+        return super().attach(consumer)
+
+
+def _kp_run(mode: str, topic: str, n: int, *, style: str, stream: Any, max_poll_records: int,
+            bootstrap: str, repeat: int) -> tuple[RunStats, int]:
+    """kafka-python, through :func:`helpers.modes.consume_all` (the course's loops)."""
     clock = _Clock()
     show = _printer(stream) if style == "article" else None
 
@@ -146,18 +185,15 @@ def _kp_run(mode: str, topic: str, n: int, *, style: str, stream: Any, max_poll_
         if show is not None:
             show(record.topic, record.partition, record.offset, record.key, record.value)
 
-    def on_commit(offsets: Any, result: Any) -> None:
-        if show is not None:  # the article's _on_send_response
-            ok = not isinstance(result, BaseException)
-            print("偏移量提交成功" if ok else f"偏移量提交异常. {result}", file=stream)
+    def on_commit(offsets: Any, result: Any) -> None:  # called for commit_async only
+        if show is not None:
+            _on_send_response(stream, result if isinstance(result, BaseException) else None)
 
-    tracer = CommitTracer()
-    res = consume(mode, topic, unique_name(f"bench-kp-{mode}"), max_records=n, idle_ms=10_000,
-                  process=process, tracer=tracer, on_commit=on_commit, poll_ms=POLL_MS,
-                  bootstrap=bootstrap, max_poll_records=max_poll_records)
-    if res.processed != n:
-        raise _Stalled(f"kafka-python {mode}: read {res.processed} of {n} records "
-                       f"({res.stopped_because}); is the broker overloaded?")
+    tracer = _FreshTracer(clock)
+    res, retries = consume_all(mode, topic, n, group_prefix="bench-kp", idle_ms=int(NOTHING_S * 1000),
+                               max_seconds=_max_seconds(n), process=process, tracer=tracer,
+                               on_commit=on_commit, bootstrap=bootstrap,
+                               max_poll_records=max_poll_records)
     # "auto-sync" is the commit close() makes for auto mode: after the loop, not counted.
     attempts = [r for r in tracer.rows() if r["mode"] != "auto-sync"]
     lat: list[float] = []
@@ -170,139 +206,227 @@ def _kp_run(mode: str, topic: str, n: int, *, style: str, stream: Any, max_poll_
     for r in attempts:
         if r["outcome"] == "error":
             kinds[str(r["error"])[:120]] = kinds.get(str(r["error"])[:120], 0) + 1
-    return RunStats("kafka-python", mode, style, repeat, res.processed, res.seconds,
-                    clock.steady(res.seconds), len(attempts), sum(kinds.values()), lat, kinds)
+    stats = RunStats("kafka-python", mode, style, repeat, res.processed, res.seconds,
+                     clock.steady(res.seconds), len(attempts), sum(kinds.values()), lat, kinds)
+    return stats, retries
 
 
 # --- confluent-kafka loops: one per mode, parallel to helpers.modes.loop_* -------------
+# The same contract: loop(consumer, process, running), the loop commits and closes.
 # consume(num_messages, timeout) returns a batch like kafka-python's poll(); commit()
-# without arguments commits the positions of everything consume() has returned.
-# on_commit (in the config) reports async and auto commits, and runs only inside
-# consume()/poll()/close(), like kafka-python's commit_async callback.
+# without arguments commits the positions of everything consume() has returned, and
+# commit(message=msg) commits msg.offset() + 1. on_commit (in the config) reports async
+# and auto commits (a sync commit reports by returning or raising); confluent-kafka runs
+# it inside consume()/poll() and also inside close(). kafka-python runs a commit_async
+# callback inside poll(), commit() and commit_async(), never inside close() (notebook 07
+# shows both).
 
 
-def _ck_loop_batch(consumer: Any, handle: Callable[[Any], None], stop: Callable[[], bool],
-                   poll_s: float, max_poll_records: int,
-                   commit: Callable[[], None] | None) -> None:
-    """none and auto (``commit=None``), sync and async per batch: ``commit`` is
-    ``consumer.commit(asynchronous=False)`` or ``consumer.commit(asynchronous=True)``,
-    wrapped to time it (notebook 06)."""
-    while not stop():
-        batch = consumer.consume(max_poll_records, poll_s)
-        for msg in batch:
-            handle(msg)
-        if batch and commit is not None:
-            commit()
+def ck_loop_none(consumer: Any, process: Callable[[Any], None], running: Callable[[], bool], *,
+                 max_poll_records: int = 500) -> None:
+    """confluent-kafka, no commits (notebook 07): mirrors :func:`helpers.modes.loop_none`."""
+    try:
+        while running():
+            for msg in consumer.consume(max_poll_records, CK_POLL_S):
+                process(msg)
+    finally:
+        consumer.close()
 
 
-def _ck_loop_sync_per_record(consumer: Any, handle: Callable[[Any], None],
-                             stop: Callable[[], bool], poll_s: float, max_poll_records: int,
-                             commit_msg: Callable[[Any], None]) -> None:
-    """Sync commit after every record (notebook 06): ``commit_msg(msg)`` is
-    ``consumer.commit(message=msg, asynchronous=False)``, timed; it stores offset + 1."""
-    while not stop():
-        for msg in consumer.consume(max_poll_records, poll_s):
-            handle(msg)
-            commit_msg(msg)  # commits msg.offset() + 1, and waits
+def ck_loop_auto(consumer: Any, process: Callable[[Any], None], running: Callable[[], bool], *,
+                 max_poll_records: int = 500) -> None:
+    """confluent-kafka, ``enable.auto.commit=true`` (notebook 07): librdkafka commits in
+    the background every ``auto.commit.interval.ms`` (5000) and in ``close()``."""
+    try:
+        while running():
+            for msg in consumer.consume(max_poll_records, CK_POLL_S):
+                process(msg)
+    finally:
+        consumer.close()
 
 
-def _ck_run(mode: str, topic: str, n: int, *, style: str, stream: Any, max_poll_records: int,
-            bootstrap: str, repeat: int) -> RunStats:
-    """confluent-kafka (librdkafka), same topic, same broker, same decoding work per record."""
-    from confluent_kafka import Consumer, KafkaError, KafkaException
+def ck_loop_sync(consumer: Any, process: Callable[[Any], None], running: Callable[[], bool], *,
+                 max_poll_records: int = 500) -> None:
+    """confluent-kafka, a blocking commit after each batch (notebook 07)."""
+    try:
+        while running():
+            batch = consumer.consume(max_poll_records, CK_POLL_S)
+            for msg in batch:
+                process(msg)
+            if batch:
+                consumer.commit(asynchronous=False)
+    finally:
+        consumer.close()
+
+
+def ck_loop_sync_per_record(consumer: Any, process: Callable[[Any], None],
+                            running: Callable[[], bool], *, max_poll_records: int = 500) -> None:
+    """confluent-kafka, a blocking commit after every record (notebook 07)."""
+    try:
+        while running():
+            for msg in consumer.consume(max_poll_records, CK_POLL_S):
+                process(msg)
+                consumer.commit(message=msg, asynchronous=False)  # commits msg.offset() + 1
+    finally:
+        consumer.close()
+
+
+def ck_loop_async(consumer: Any, process: Callable[[Any], None], running: Callable[[], bool], *,
+                  max_poll_records: int = 500) -> None:
+    """confluent-kafka, a non-blocking commit after each batch (notebook 07); the answer
+    goes to the ``on_commit`` callback of the consumer's config."""
+    try:
+        while running():
+            batch = consumer.consume(max_poll_records, CK_POLL_S)
+            for msg in batch:
+                process(msg)
+            if batch:
+                consumer.commit(asynchronous=True)
+    finally:
+        consumer.close()
+
+
+def ck_loop_combined(consumer: Any, process: Callable[[Any], None], running: Callable[[], bool], *,
+                     max_poll_records: int = 500) -> None:
+    """confluent-kafka, async per batch and one blocking commit on a clean stop (notebook 07)."""
+    try:
+        while running():
+            batch = consumer.consume(max_poll_records, CK_POLL_S)
+            for msg in batch:
+                process(msg)
+            if batch:
+                consumer.commit(asynchronous=True)
+        consumer.commit(asynchronous=False)
+    finally:
+        consumer.close()
+
+
+#: confluent-kafka's loop for each mode of :data:`helpers.modes.MODES`.
+CK_LOOPS: dict[str, Callable[..., None]] = {
+    "none": ck_loop_none, "auto": ck_loop_auto, "sync": ck_loop_sync,
+    "sync_per_record": ck_loop_sync_per_record, "async": ck_loop_async,
+    "combined": ck_loop_combined,
+}
+
+
+class _CkCommits:
+    """What the CommitTracer does for kafka-python: times, counts and classifies commits."""
+
+    def __init__(self, mode: str, show_callbacks: Any) -> None:
+        self.mode = mode
+        self.closing = False  # close() has started: its own commit is not counted
+        self.stream = show_callbacks  # a stream to print the article's callback line to, or None
+        self.latencies: list[float] = []
+        self.async_sent: deque[float] = deque()
+        self.commits = self.auto = self.errors = 0
+        self.kinds: dict[str, int] = {}
+
+    def failed(self, err: Any) -> None:
+        self.errors += 1
+        self.kinds[str(err)[:120]] = self.kinds.get(str(err)[:120], 0) + 1
+
+    def on_commit(self, err: Any, partitions: Any) -> None:
+        """confluent-kafka's commit callback: async and auto commits, answers in the order sent."""
+        from confluent_kafka import KafkaError
+
+        now = time.perf_counter()
+        if self.async_sent:  # answers from one coordinator come back in the order sent
+            # served by a later consume() or by close(): arrival at the callback, as for kafka-python
+            self.latencies.append((now - self.async_sent.popleft()) * 1000)
+            if self.stream is not None:
+                _on_send_response(self.stream, err)
+        if self.mode == "auto" and err is None and not self.closing:
+            self.auto += 1
+        if err is not None and err.code() != KafkaError._NO_OFFSET:
+            self.failed(err)
+
+
+class _TimedCkConsumer:
+    """A confluent-kafka Consumer whose ``commit()`` calls are timed and counted."""
+
+    def __init__(self, consumer: Any, commits: _CkCommits) -> None:
+        self._consumer, self._commits = consumer, commits
+
+    def consume(self, num_messages: int, timeout: float) -> Any:
+        return self._consumer.consume(num_messages, timeout)
+
+    def close(self) -> None:
+        self._commits.closing = True
+        self._consumer.close()
+
+    def commit(self, message: Any = None, asynchronous: bool = True) -> None:
+        from confluent_kafka import KafkaError, KafkaException
+
+        c = self._commits
+        kwargs = {} if message is None else {"message": message}
+        if asynchronous:
+            c.async_sent.append(time.perf_counter())
+            self._consumer.commit(asynchronous=True, **kwargs)
+            c.commits += 1
+            return
+        t = time.perf_counter()
+        try:
+            self._consumer.commit(asynchronous=False, **kwargs)
+        except KafkaException as e:
+            if e.args[0].code() == KafkaError._NO_OFFSET:  # nothing new to store: no request sent
+                return
+            c.commits += 1
+            raise
+        c.commits += 1
+        c.latencies.append((time.perf_counter() - t) * 1000)
+
+
+def _ck_once(mode: str, topic: str, n: int, *, style: str, stream: Any, max_poll_records: int,
+             bootstrap: str, repeat: int) -> RunStats:
+    """One confluent-kafka attempt, in a fresh group; raises Stalled if it reads fewer than n."""
+    from confluent_kafka import Consumer
 
     from .topics import unique_name
 
     clock = _Clock()
     show = _printer(stream) if style == "article" else None
-    lat: list[float] = []
-    async_calls: deque[float] = deque()
-    counts = {"commits": 0, "errors": 0, "auto": 0}
-    kinds: dict[str, int] = {}
-
-    def failed(err: Any) -> None:
-        counts["errors"] += 1
-        kinds[str(err)[:120]] = kinds.get(str(err)[:120], 0) + 1
-
-    def on_commit(err: Any, partitions: Any) -> None:
-        now = time.perf_counter()
-        if async_calls:  # answers to one coordinator come back in the order sent
-            lat.append((now - async_calls.popleft()) * 1000)
-        if mode == "auto" and err is None:
-            counts["auto"] += 1
-        if err is not None and err.code() != KafkaError._NO_OFFSET:
-            failed(err)
-        if show is not None:
-            print("偏移量提交成功" if err is None else f"偏移量提交异常. {err}", file=stream)
-
+    # the article prints its callback's line for async commits only
+    commits = _CkCommits(mode, stream if show is not None and mode in ("async", "combined") else None)
     consumer = Consumer({
         "bootstrap.servers": bootstrap,
         "group.id": unique_name(f"bench-ck-{mode}"),
         "auto.offset.reset": "earliest",
         "enable.auto.commit": mode == "auto",  # default interval: auto.commit.interval.ms=5000
-        "on_commit": on_commit,
+        "on_commit": commits.on_commit,
     })
     consumer.subscribe([topic])
+    until = Until(max_records=n, nothing_s=NOTHING_S, idle_s=NOTHING_S, max_seconds=_max_seconds(n))
 
     def handle(msg: Any) -> None:
         if msg.error() is not None:
             raise RuntimeError(f"confluent-kafka {mode}: {msg.error()}")
         clock.tick()
+        until.done()
         # The same work kafka-python's course deserializers do: text key, JSON value.
         key = msg.key().decode("utf-8") if msg.key() is not None else None
         value = json.loads(msg.value()) if msg.value() is not None else None
         if show is not None:
             show(msg.topic(), msg.partition(), msg.offset(), key, value)
 
-    def sync_commit(**kwargs: Any) -> None:
-        t = time.perf_counter()
-        try:
-            consumer.commit(asynchronous=False, **kwargs)
-        except KafkaException as e:
-            if e.args[0].code() == KafkaError._NO_OFFSET:  # nothing new to store: no request
-                return
-            counts["commits"] += 1
-            failed(e.args[0])
-            raise
-        counts["commits"] += 1
-        lat.append((time.perf_counter() - t) * 1000)
-
-    def async_commit() -> None:
-        async_calls.append(time.perf_counter())
-        consumer.commit(asynchronous=True)
-        counts["commits"] += 1
-
-    t0 = time.perf_counter()
-    deadline = t0 + 120 + n / 200  # never hang: far above any sane run
-
-    def stop() -> bool:
-        now = time.perf_counter()
-        if now > deadline or (clock.count == 0 and now - t0 > 10):
-            raise _Stalled(f"confluent-kafka {mode}: read {clock.count} of {n} records")
-        return clock.count >= n
-
-    poll_s = POLL_MS / 1000
-    try:
-        if mode == "sync_per_record":
-            _ck_loop_sync_per_record(consumer, handle, stop, poll_s, max_poll_records,
-                                     lambda msg: sync_commit(message=msg))
-        elif mode == "combined":
-            try:
-                _ck_loop_batch(consumer, handle, stop, poll_s, max_poll_records, async_commit)
-            finally:
-                sync_commit()
-        else:
-            commit = {"sync": sync_commit, "async": async_commit}.get(mode)
-            _ck_loop_batch(consumer, handle, stop, poll_s, max_poll_records, commit)
-        seconds = time.perf_counter() - t0
-        commits = counts["auto"] if mode == "auto" else counts["commits"]
-    finally:
-        consumer.close()  # may deliver the last async callbacks (their latency includes close)
-    return RunStats("confluent-kafka", mode, style, repeat, clock.count, seconds,
-                    clock.steady(seconds), commits, counts["errors"], lat, kinds)
+    run = run_loop(CK_LOOPS[mode], _TimedCkConsumer(consumer, commits), handle, until.running,
+                   close_forgotten=False, max_poll_records=max_poll_records)
+    if clock.count != n:
+        raise Stalled(f"confluent-kafka {mode}: read {clock.count} of {n} records "
+                      f"({until.reason}); is the broker overloaded?")
+    n_commits = commits.auto if mode == "auto" else commits.commits
+    return RunStats("confluent-kafka", mode, style, repeat, clock.count, run.seconds,
+                    clock.steady(run.seconds), n_commits, commits.errors, commits.latencies,
+                    commits.kinds)
 
 
-_RUNNERS: dict[str, Callable[..., RunStats]] = {"kafka-python": _kp_run, "confluent-kafka": _ck_run}
+def _ck_run(mode: str, topic: str, n: int, **kw: Any) -> tuple[RunStats, int]:
+    """confluent-kafka (librdkafka), same topic, same broker, same decoding work per record;
+    a stalled attempt is retried in a fresh group by :func:`helpers.runner.with_retries`."""
+    return with_retries(lambda attempt: _ck_once(mode, topic, n, **kw))
+
+
+_RUNNERS: dict[str, Callable[..., tuple[RunStats, int]]] = {
+    "kafka-python": _kp_run, "confluent-kafka": _ck_run}
 
 
 # ---------------------------------------------------------------------------- statistics
@@ -319,7 +443,7 @@ def summarize_runs(runs: Iterable[RunStats]) -> Any:
     of ``seconds``; ``ratio`` = median over rounds of ``seconds`` divided by the floor
     (client's ``none``/plain run) of the *same round* (with ``ratio_min``/``ratio_max``);
     the same for steady-state time, first record to last (``steady_ratio``); messages and commits per second
-    from the median time; median commit latency over all the rows' commits. Notebook 06.
+    from the median time; median commit latency over all the rows' commits. Notebook 07.
     """
     import pandas as pd
 
@@ -364,8 +488,14 @@ def summarize_runs(runs: Iterable[RunStats]) -> Any:
     table["_c"] = table["client"].map({c: i for i, c in enumerate(BENCH_CLIENTS)}).fillna(9)
     table["_s"] = table["style"].map({s: i for i, s in enumerate(STYLES)}).fillna(9)
     table["_m"] = table["mode"].map(order).fillna(99)
-    return (table.sort_values(["_c", "_s", "_m"]).drop(columns=["_c", "_s", "_m"])
-            .set_index(["client", "style", "mode"]))
+    table = table.sort_values(["_c", "_s", "_m"]).drop(columns=["_c", "_s", "_m"])
+    # Index levels in display order (not alphabetical), so the index counts as sorted and
+    # table.loc[("kafka-python", "plain")] works without a PerformanceWarning.
+    keys = ["client", "style", "mode"]
+    levels = [list(dict.fromkeys(table[k])) for k in keys]
+    codes = [[lv.index(v) for v in table[k]] for k, lv in zip(keys, levels, strict=True)]
+    index = pd.MultiIndex(levels=levels, codes=codes, names=keys)
+    return table.drop(columns=keys).set_axis(index, axis=0)
 
 
 def _latency_frame(runs: Iterable[RunStats]) -> Any:
@@ -381,7 +511,7 @@ def _latency_frame(runs: Iterable[RunStats]) -> Any:
 
 @dataclass
 class BenchResult:
-    """What :func:`run_benchmark` measured (notebook 06).
+    """What :func:`run_benchmark` measured (notebook 07).
 
     ``runs``: every :class:`RunStats` (warm-ups have ``repeat == -1``); ``table``: the
     summary from :func:`summarize_runs`; ``latencies``: one row per commit latency
@@ -472,10 +602,8 @@ def run_benchmark(
     a run that prints each record with :data:`ARTICLE_FORMAT` (to ``os.devnull``, see
     the module docstring); every run polls with a 100 ms timeout. ``max_poll_records``
     caps a batch for both clients (``consume(num_messages=...)`` for librdkafka).
-    Shows tqdm progress bars unless ``progress=False``. Notebook 06.
+    Shows tqdm progress bars unless ``progress=False``. Notebook 07.
     """
-    from .modes import MODES
-
     if isinstance(n_messages, bool) or not isinstance(n_messages, int) or n_messages < 1:
         raise ValueError(f"n_messages must be a whole number >= 1, not {n_messages!r}")
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
@@ -484,8 +612,11 @@ def run_benchmark(
             or max_poll_records < 1:
         raise ValueError(f"max_poll_records must be a whole number >= 1, not {max_poll_records!r}")
     modes = _check_choice("mode", modes, BENCH_MODES)
-    assert set(BENCH_MODES) == set(MODES), "helpers.modes and helpers.bench disagree on modes"
     clients = _check_choice("client", clients, BENCH_CLIENTS)
+    missing = [m for m in modes if m not in CK_LOOPS]
+    if "confluent-kafka" in clients and missing:
+        raise ValueError(f"confluent-kafka has no loop for mode(s) {missing}: add them to "
+                         f"helpers.bench.CK_LOOPS, or pass clients=['kafka-python']")
     if "none" not in modes:
         modes = ("none", *modes)  # the floor
     modes = tuple(m for m in BENCH_MODES if m in modes)
@@ -511,18 +642,14 @@ def run_benchmark(
     bar = tqdm(plan, desc="benchmark", unit="run", disable=not progress)
     with open(os.devnull, "w", buffering=1, encoding="utf-8") as stream:
         for rep, client, style, mode in bar:
-            bar.set_postfix_str(f"{'warm-up' if rep < 0 else f'round {rep + 1}'} "
-                                f"{client} {mode} {style}")
-            for attempt in range(RETRIES + 1):
-                try:
-                    runs.append(_RUNNERS[client](mode, topic, n_messages, style=style,
-                                                 stream=stream, max_poll_records=max_poll_records,
-                                                 bootstrap=bootstrap, repeat=rep))
-                    break
-                except _Stalled as e:  # a consumer that got no records: retry with a new group
-                    retried.append(str(e))
-                    if attempt == RETRIES:
-                        raise
+            which = f"{'warm-up' if rep < 0 else f'round {rep + 1}'} {client} {mode} {style}"
+            bar.set_postfix_str(which)
+            stats, retries = _RUNNERS[client](mode, topic, n_messages, style=style, stream=stream,
+                                              max_poll_records=max_poll_records,
+                                              bootstrap=bootstrap, repeat=rep)
+            runs.append(stats)
+            if retries:  # a stalled consumer was replaced by one in a fresh group
+                retried.append(f"{which}: {retries} fresh group(s)")
     bar.close()
     params = {"n_messages": n_messages, "repeats": repeats, "modes": list(modes),
               "clients": list(clients), "article_style": article_style,
@@ -530,59 +657,6 @@ def run_benchmark(
               "print_target": "os.devnull, text mode, line buffered", "retried": retried}
     return BenchResult(runs, summarize_runs(runs), _latency_frame(runs), params, machine)
 
-
-# ---------------------------------------------------------------------------- plots
-
-
-def plot_bench(result: BenchResult) -> tuple[Any, Any]:
-    """Two matplotlib figures (notebook 06): time as a ratio to the floor (bars: median,
-    error bars: min to max over rounds), and a box plot of commit latencies per mode."""
-    import numpy as np
-
-    from .plots import _figure
-
-    table = result.table.reset_index()
-    series = list(dict.fromkeys(zip(table["client"], table["style"])))
-    modes = [m for m in BENCH_MODES if m in set(table["mode"])]
-    fig_r, axes_r = _figure(figsize=(10, 4.5), layout="constrained")
-    ax = axes_r[0, 0]
-    width = 0.8 / max(len(series), 1)
-    x = np.arange(len(modes))
-    for i, (client, style) in enumerate(series):
-        sub = table[(table["client"] == client) & (table["style"] == style)].set_index("mode")
-        sub = sub.reindex(modes)
-        med = sub["ratio"].to_numpy(dtype=float)
-        err = np.vstack([med - sub["ratio_min"].to_numpy(dtype=float),
-                         sub["ratio_max"].to_numpy(dtype=float) - med])
-        ax.bar(x + (i - (len(series) - 1) / 2) * width, med, width, yerr=err, capsize=3,
-               label=f"{client}, {style}", hatch="//" if style == "article" else None)
-    ax.axhline(1.0, color="black", lw=0.8)
-    ax.set_xticks(x, modes)
-    ax.set_yscale("log")
-    ax.set_ylabel("loop time / no-commit floor (log)")
-    n = result.params.get("n_messages")
-    ax.set_title(f"{n:,} messages: time relative to the same client's no-commit floor")
-    ax.legend(fontsize=8)
-
-    lat = result.latencies
-    lat = lat[lat["style"] == "plain"] if len(lat) else lat
-    fig_l, axes_l = _figure(figsize=(10, 4.5), layout="constrained")
-    ax2 = axes_l[0, 0]
-    labels, data = [], []
-    for mode in modes:
-        for client in BENCH_CLIENTS:
-            vals = lat[(lat["mode"] == mode) & (lat["client"] == client)]["latency_ms"] \
-                if len(lat) else []
-            if len(vals):
-                labels.append(f"{mode}\n{client}")
-                data.append(np.asarray(vals, dtype=float))
-    if data:
-        ax2.boxplot(data, showfliers=True, flierprops={"markersize": 2})
-        ax2.set_xticks(range(1, len(labels) + 1), labels, fontsize=7, rotation=20, ha="right")
-        ax2.set_yscale("log")
-    ax2.set_ylabel("commit latency, ms (log)")
-    ax2.set_title("Commit latency (sync: the call; async: callback arrival - call; plain runs)")
-    return fig_r, fig_l
 
 
 # ---------------------------------------------------------------------------- command line

@@ -592,7 +592,7 @@ def offsets_table(
     from kafka import TopicPartition
     from kafka.admin import OffsetSpec
 
-    from .topics import admin_client
+    from .topics import admin_client, group_offsets
 
     for name, val in (("group_id", group_id), ("topic", topic)):
         if not isinstance(val, str) or not val:
@@ -606,7 +606,7 @@ def offsets_table(
                for p in sorted(desc["partitions"], key=lambda p: p["partition_index"])]
         earliest = admin.list_partition_offsets({tp: OffsetSpec.EARLIEST for tp in tps})
         latest = admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in tps})
-        committed = admin.list_group_offsets({group_id: tps}).get(group_id, {})
+        committed = group_offsets(admin, group_id, tps)
     assigned = set(consumer.assignment()) if consumer is not None else set()
     rows = []
     for tp in tps:

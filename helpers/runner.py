@@ -46,6 +46,7 @@ __all__ = [
     "log_commit_failure",
     "loop_ref",
     "run_loop",
+    "kafka_retriable",
     "with_retries",
 ]
 
@@ -211,17 +212,30 @@ def run_loop(loop: Loop | str, consumer: Any, process: Callable[[Any], None],
 
 
 def with_retries(run: Callable[[int], T], *, attempts: int = 4,
-                 retry_on: tuple[type[BaseException], ...] = (Stalled,)) -> tuple[T, int]:
-    """``run(attempt)`` until it does not raise ``retry_on``; returns (result, retries) (notebook 07).
+                 retry_on: tuple[type[BaseException], ...] = (Stalled,),
+                 retry_if: Callable[[BaseException], bool] | None = None,
+                 pause_s: float = 0.0) -> tuple[T, int]:
+    """``run(attempt)`` until it does not raise; returns (result, retries) (notebook 07).
 
-    The course's one retry policy: a consumer that joined its group but was assigned
-    nothing (kafka-python 3.0.12 can, under load) is retried with a fresh group, at most
-    ``attempts`` times; the last failure is raised.
+    The course's one retry policy. An exception is retried if it is one of ``retry_on``
+    or ``retry_if(exc)`` says so, at most ``attempts`` times, ``pause_s`` apart; the last
+    failure is raised. Uses: a consumer that joined its group but was assigned nothing
+    (kafka-python 3.0.12 can, under load) is retried with a fresh group; an admin call
+    that meets a retriable error (a coordinator still loading after a broker restart)
+    is asked again (:func:`kafka_retriable`).
     """
     for attempt in range(attempts):
         try:
             return run(attempt), attempt
-        except retry_on:
-            if attempt == attempts - 1:
+        except BaseException as exc:
+            again = isinstance(exc, retry_on) or (retry_if is not None and retry_if(exc))
+            if not again or attempt == attempts - 1:
                 raise
+            if pause_s:
+                time.sleep(pause_s)
     raise AssertionError("unreachable")
+
+
+def kafka_retriable(exc: BaseException) -> bool:
+    """True for kafka-python errors marked retriable (NotCoordinatorError...; notebook 03)."""
+    return bool(getattr(exc, "retriable", False))

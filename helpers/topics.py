@@ -17,7 +17,8 @@ from kafka.errors import TopicAlreadyExistsError, UnknownTopicOrPartitionError
 from .broker import ensure_broker
 from .consumers import make_producer
 
-__all__ = ["unique_name", "admin_client", "create_topic", "delete_topic", "seed_messages"]
+__all__ = ["unique_name", "admin_client", "create_topic", "delete_topic", "group_offsets",
+           "seed_messages"]
 
 
 def unique_name(prefix: str) -> str:
@@ -37,6 +38,23 @@ def admin_client(bootstrap: str | None = None) -> Iterator[KafkaAdminClient]:
         yield admin
     finally:
         admin.close()
+
+
+def group_offsets(admin: KafkaAdminClient, group_id: str, partitions: Any = None,
+                  timeout_s: float = 20.0) -> dict[Any, Any]:
+    """The group's committed offsets (``{TopicPartition: OffsetAndMetadata}``) (notebook 01).
+
+    Right after a broker restart the group coordinator may still be loading and answer
+    with a retriable error (``NotCoordinatorError``...); the question is asked again, for
+    up to ``timeout_s``, by the course's one retry policy.
+    """
+    from .runner import kafka_retriable, with_retries
+
+    pause = 0.25
+    got, _ = with_retries(lambda _a: admin.list_group_offsets({group_id: partitions}),
+                          attempts=max(1, int(timeout_s / pause)), retry_on=(),
+                          retry_if=kafka_retriable, pause_s=pause)
+    return dict(got.get(group_id, {}))
 
 
 def _partition_count(admin: KafkaAdminClient, name: str) -> int:

@@ -363,3 +363,13 @@ def test_a_loop_defined_in_a_notebook_cell_is_refused_with_what_to_do():
                      bootstrap="127.0.0.1:1")
     with pytest.raises(ValueError, match="cannot import"):
         cl.grade_loop("no_such_module_here:consume_loop", progress=False)
+
+
+def test_a_manual_loop_that_never_commits_is_caught_even_within_the_async_bound():
+    k = {"record": 200, "t": 1.0, "by": "worker", "in_batch": 10, "prev_batch_size": 50}
+    rep = _report("async", k, _led(*[(1, 0, i) for i in range(200)]), max_poll_records=50)
+    rep.crash = {"after_records": 200}
+    rep.duplicates = 200
+    verdict = cl.grade_trial(rep, "async")
+    assert not verdict["passed"] and "not one commit" in verdict["problems"][0]
+    assert cl.grade_trial(rep, "none")["passed"]

@@ -7,7 +7,7 @@ import helpers as hp
 from helpers.consumers import JsonDeserializer, JsonSerializer, TextDeserializer, Undecodable
 
 
-def test_json_round_trip_and_tombstones():
+def test_json_round_trips_and_none_stays_a_tombstone():
     ser, de = JsonSerializer(), JsonDeserializer()
     value = {"n": 3, "text": "offset ✓", "nested": [1, 2.5, None]}
     assert de.deserialize("t", [], ser.serialize("t", [], value)) == value
@@ -39,14 +39,14 @@ def test_consumer_factory_rejects_nonsense_before_connecting(settings, message):
         hp.make_consumer("t", group_id="g", bootstrap="127.0.0.1:1", **settings)
 
 
-def test_bad_topic_arguments():
+def test_zero_partitions_and_negative_counts_are_rejected_before_connecting():
     with pytest.raises(ValueError, match="partitions"):
         hp.create_topic("x", 0, bootstrap="127.0.0.1:1")
     with pytest.raises(ValueError, match="n must be"):
         hp.seed_messages("x", -1, bootstrap="127.0.0.1:1")
 
 
-def test_unique_names_differ():
+def test_two_unique_names_with_one_prefix_differ():
     assert hp.unique_name("t") != hp.unique_name("t")
 
 

@@ -56,7 +56,7 @@ def test_hashcode_is_a_signed_32_bit_int_equal_to_the_power_sum(s):
     assert h == _power_sum_hash(s)
 
 
-def test_test_group_1_by_hand():
+def test_test_group_1_hashes_to_partition_30_by_hand_not_28():
     # Horner by hand over "test_group_1", reduced mod 2**32 at the end (same as Java's overflow).
     h = 0
     for ch in "test_group_1":
@@ -81,7 +81,7 @@ def test_kafka_abs_rejects_non_int32(bad):
         kafka_abs(bad)
 
 
-def test_offsets_partition_for_inputs():
+def test_offsets_partition_for_stays_in_range_and_rejects_bad_counts():
     assert offsets_partition_for("a", 50) == 97 % 50
     assert offsets_partition_for("a", 1) == 0
     assert offsets_partition_for("", 50) == 0
@@ -155,7 +155,7 @@ def test_real_broker_record_decodes_to_the_byte():
     (4, struct.pack(">qi", 46, -1) + compact("m4") + struct.pack(">q", 1004) + b"\x00",
      dict(committed_offset=46, leader_epoch=-1, metadata="m4", commit_timestamp=1004, topic_id=None)),
 ])
-def test_offset_commit_value_versions(version, body, want):
+def test_offset_commit_value_v0_to_v4_decode_field_by_field(version, body, want):
     r = decode_offsets_record(commit_key("g", "t", 3), struct.pack(">h", version) + body)
     assert r["error"] is None, r["error"]
     assert r["value_version"] == version
@@ -163,7 +163,7 @@ def test_offset_commit_value_versions(version, body, want):
         assert r[field] == value, field
 
 
-def test_legacy_key_type_0_and_large_numbers():
+def test_legacy_key_type_0_and_64_bit_offsets_decode():
     value = struct.pack(">hq", 0, 2**40 + 5) + s16("ünï") + struct.pack(">q", -1)
     r = decode_offsets_record(commit_key("grp", "tpc", 2**31 - 1, key_type=0), value)
     assert r["error"] is None
@@ -171,7 +171,7 @@ def test_legacy_key_type_0_and_large_numbers():
     assert (r["committed_offset"], r["metadata"], r["commit_timestamp"]) == (2**40 + 5, "ünï", -1)
 
 
-def test_v4_topic_id_and_unknown_tags():
+def test_v4_topic_id_tag_is_read_and_unknown_tags_are_kept():
     tags = b"\x02" + b"\x00\x10" + TOPIC_ID.bytes + b"\x05\x02\xab\xcd"
     value = struct.pack(">hqi", 4, 9, 0) + compact("") + struct.pack(">q", 5) + tags
     r = decode_offsets_record(commit_key("g", "t", 0), value)
@@ -193,7 +193,7 @@ def _member_v3() -> bytes:
             + struct.pack(">ii", 300000, 45000) + struct.pack(">i", 3) + b"abc" + struct.pack(">i", 0))
 
 
-def test_group_metadata_v3():
+def test_group_metadata_v3_decodes_its_member_list():
     value = (struct.pack(">h", 3) + s16("consumer") + struct.pack(">i", 2) + s16("range") + s16("m-1")
              + struct.pack(">q", 123) + struct.pack(">i", 1) + _member_v3())
     r = decode_offsets_record(struct.pack(">h", 2) + s16("grp"), value)
@@ -209,7 +209,7 @@ def test_group_metadata_v3():
     }]
 
 
-def test_group_metadata_v4_flexible_and_v0_empty():
+def test_group_metadata_v4_flexible_and_an_empty_v0_decode():
     member = (compact("m") + compact(None) + compact("c") + compact("h") + struct.pack(">ii", 1, 2)
               + b"\x03xy" + b"\x01" + b"\x00")  # compact bytes len+1, member tags
     value = (struct.pack(">h", 4) + compact("consumer") + struct.pack(">i", 5) + compact(None) + compact(None)
@@ -326,7 +326,7 @@ def test_offsets_table_rejects_unknown_topic(kafka):
 
 
 @pytest.mark.broker
-def test_scan_arguments_are_checked(kafka):
+def test_nonsense_scan_arguments_are_value_or_type_errors(kafka):
     with pytest.raises(ValueError, match="timeout_s"):
         read_offsets_topic(kafka.bootstrap, timeout_s=0)
     with pytest.raises(ValueError, match="since must be"):

@@ -1,4 +1,4 @@
-"""Notebook 05's recorded facts (async + sync in finally, every mode side by side)."""
+"""Notebook 05's recorded facts: async + sync on a clean stop, unclosed consumers, every mode."""
 import pytest
 
 pytestmark = [pytest.mark.notebook]
@@ -17,7 +17,26 @@ def test_combined_graceful_is_clean_and_crash_replays(executed):
     assert len({(r["mode"], r["exit"]) for r in rows}) == 12
 
 
-def test_unclosed_consumer_lingers_in_its_group(executed):
-    m = executed(NB)["membership"]
-    assert m["members_after_session_timeout"] == 1 and m["course_members_after_return"] == 0
-    assert executed(NB)["membership_after_close"] == 0
+def test_article_commits_on_empty_polls_and_never_closes(executed):
+    run = executed(NB)["article_run"]
+    assert run["requests repeating the offset before"] > 0
+    assert run["members of its group after it returned"] == 1
+
+
+def test_after_an_exception_only_the_article_commits_past_unprocessed_records(executed):
+    article, course = executed(NB)["after_error"]
+    assert article["never processed"] > 0 and article["processed again on restart"] == 0
+    assert course["never processed"] == 0 and course["processed again on restart"] > 0
+    assert course["members after"] == 0
+
+
+def test_unclosed_consumer_leaves_after_max_poll_interval_not_session_timeout(executed):
+    leave = executed(NB)["leave"]
+    assert leave["article: a member all along"] and leave["article: idle for s"] > 6
+    assert 2.9 <= leave["short: left its group after s"] < 6  # max_poll_interval_ms=3000 < session 6000
+    assert leave["article: members right after close()"] == 0
+
+
+def test_the_reference_combined_loop_passes_the_crash_lab(executed):
+    grade = executed(NB)["combined_grade"]
+    assert grade["passed"] and grade["lost"] == 0 and grade["trials"] == 3

@@ -25,6 +25,9 @@ def test_notebook_runs_and_its_claims_hold(path, executed):
     exercises = {k: v for k, v in records.items() if k.startswith("exercise:")}
     assert exercises, f"{path.name} has no exercise check (helpers.check_answer)"
     assert all(exercises.values()), f"{path.name}: reference solutions fail their checks: {exercises}"
+    predictions = {k: v for k, v in records.items() if k.startswith("prediction:")}
+    assert len(predictions) >= 2, f"{path.name}: fewer than two predict-then-run questions"
+    assert all(predictions.values()), f"{path.name}: reference predictions are wrong: {predictions}"
 
 
 def test_unknown_parameter_is_rejected(tmp_path):

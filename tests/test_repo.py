@@ -87,7 +87,7 @@ def test_public_api_resolves_and_is_documented():
         obj = getattr(helpers, name)
         if isinstance(obj, (tuple, dict, int, float, str)):  # constants (MODES, ARTICLE_SECONDS)
             continue
-        assert re.search(r"[Nn]otebooks? 0\d", obj.__doc__ or ""), \
+        assert re.search(r"[Nn]otebooks? \d\d", obj.__doc__ or ""), \
             f"helpers.{name}: its docstring must name the notebook that introduces it"
 
 
@@ -127,3 +127,30 @@ def test_compose_sets_what_the_embedded_broker_sets_and_nothing_it_teaches():
                    "offsets.retention.minutes", "log.dirs"):
         assert taught not in env  # Kafka's defaults (log.dirs: the image's own)
     assert "CLUSTER_ID" in service["environment"] and len(service["environment"]["CLUSTER_ID"]) == 22
+
+
+def _code_cells(path: Path) -> list[str]:
+    return ["".join(c["source"]) for c in _nb(path)["cells"] if c["cell_type"] == "code"]
+
+
+@pytest.mark.parametrize("path", notebook_paths(), **NB_IDS)
+def test_solutions_stay_out_of_answer_cells(path):
+    """Under `if SOLVE_EXERCISES:` a notebook only calls hp.solve(...): the solutions live in
+    helpers/solutions/, where a learner opens them on purpose."""
+    blocks = 0
+    for src in _code_cells(path):
+        if "SOLVE_EXERCISES" not in src:
+            continue
+        lines = [ln for ln in src.splitlines() if not ln.lstrip().startswith(("%%", "!"))]
+        for node in ast.walk(ast.parse("\n".join(lines))):
+            if isinstance(node, ast.If) and isinstance(node.test, ast.Name) \
+                    and node.test.id == "SOLVE_EXERCISES":
+                blocks += 1
+                for stmt in node.body:
+                    call = getattr(stmt, "value", None)
+                    func = getattr(call, "func", None)
+                    assert isinstance(stmt, ast.Assign) and isinstance(call, ast.Call) \
+                        and getattr(func, "attr", None) == "solve", \
+                        f"{path.name}: `if SOLVE_EXERCISES:` holds more than `X = hp.solve(...)`: " \
+                        f"{ast.unparse(stmt)}"
+    assert blocks, f"{path.name}: no `if SOLVE_EXERCISES:` block fills in the reference answers"

@@ -266,6 +266,11 @@ def grade_trial(report: TrialReport, claimed: str | None = None) -> dict[str, An
     if report.lost:
         problems.append(f"{report.lost} record(s) never processed: "
                         f"{_fmt_ranges(report.lost_ranges)}. Why: {_lost_reason(report)}")
+    run1 = sum(1 for e in report.ledger if e["run"] == 1)
+    if mode not in ("none", "auto") and not run1_commits and run1 >= 3 * int(s["max_poll_records"]):
+        problems.append(f"run 1 processed {run1} records (several batches) and not one commit was "
+                        f"answered: mode {mode!r} commits by hand, so a restart reads all of it "
+                        "again. Call commit() or commit_async() after each batch.")
     pred = predicted_duplicates(report)
     row["predicted"] = None if pred is None else f"{pred[0]}..{pred[1]}"
     if pred is not None and mode != "none" and report.duplicates > pred[1] and not report.lost:
@@ -296,10 +301,13 @@ def grade_trial(report: TrialReport, claimed: str | None = None) -> dict[str, An
                                 "synchronously on the way out.")
             if not confirmed:
                 kind = ("no commit at all" if last is None
-                        else f"a {last.get('mode')} commit ({last.get('outcome')})")
-                problems.append(f"the last commit before close() was {kind}: close() does not wait "
-                                "for async commits (kafka-python 3.0.12), so whether it lands is "
-                                "luck. End with consumer.commit() after the loop.")
+                        else f"{'an' if str(last.get('mode')).startswith('a') else 'a'} "
+                             f"{last.get('mode')} commit ({last.get('outcome')})")
+                fix = ("Let close() commit on the way out (close(autocommit=True), the default)."
+                       if mode == "auto" else "End with consumer.commit() after the loop.")
+                problems.append(f"the last commit before close() was {kind}: only a synchronous "
+                                "commit is confirmed before close() returns, and close() does not "
+                                f"wait for async commits (kafka-python 3.0.12). {fix}")
         if s.get("run1_closed") is False or s.get("run1_left_group") is False:
             problems.append("run 1 was still a member of the group after it exited: it never called "
                             "close(), so the group waits session_timeout_ms before anyone else "

@@ -65,7 +65,9 @@ def _topic_offsets(admin: Any, topic: str) -> dict[int, tuple[int, int]]:
 
 
 def _committed(admin: Any, group_id: str, topic: str, partitions: Iterable[int]) -> dict[int, int | None]:
-    got = admin.list_group_offsets({group_id: None}).get(group_id, {})
+    from ..topics import group_offsets
+
+    got = group_offsets(admin, group_id)
     out: dict[int, int | None] = {p: None for p in partitions}
     for tp, om in got.items():
         if tp.topic == topic and om is not None and om.offset >= 0:
@@ -210,7 +212,8 @@ def _members(admin: Any, group_id: str) -> int:
     return len(admin.describe_groups([group_id]).get(group_id, {}).get("members") or [])
 
 
-def run_trial(mode: str, crash: CrashPlan, *, loop: Any = None, n_messages: int = 2000,
+def run_trial(mode: str, crash: CrashPlan, *, loop: Any = None, rerun_loop: bool = False,
+              n_messages: int = 2000,
               partitions: int = 3, topic: str | None = None, group_id: str | None = None,
               auto_commit_interval_ms: int = 5000, max_poll_records: int = 500,
               process_ms: float = 0.0, handoff: bool = False, timeout_s: float = 60,
@@ -220,9 +223,10 @@ def run_trial(mode: str, crash: CrashPlan, *, loop: Any = None, n_messages: int 
     Run 1 consumes ``topic`` in ``group_id`` with commit ``mode`` (its consumer settings,
     and its loop unless ``loop`` gives yours: a function in a module, or
     ``"module:function"``; notebook 06) in a separate process, and is stopped as ``crash``
-    says; run 2, a fresh process in the same group running ``mode``'s own loop, reads
-    until the topic is drained. ``topic=None`` creates and seeds a new topic with
-    ``n_messages`` over ``partitions``; an existing topic must hold exactly
+    says; run 2, a fresh process in the same group running ``mode``'s own loop (or ``loop``
+    again, with ``rerun_loop=True``: a loop whose effects live outside the ledger, such
+    as a transactional producer's), reads until the topic is drained. ``topic=None``
+    creates and seeds a new topic with ``n_messages`` over ``partitions``; an existing topic must hold exactly
     ``n_messages`` (trials can share one, each with its own group). ``process_ms``
     simulates work per record; ``handoff`` processes records on a background thread
     after ``poll()`` returned them. ``workdir`` keeps the ledger and logs.
@@ -266,7 +270,8 @@ def run_trial(mode: str, crash: CrashPlan, *, loop: Any = None, n_messages: int 
             w1 = _run_worker(run1, wd, deadline, crash)
             left = _members(admin, group_id) == 0 if crash.graceful else None
             committed_before = _settled_committed(admin, group_id, topic, offsets)
-            w2 = _run_worker({**base, "run": 2, "crash": None}, wd, deadline, None)
+            run2 = {**base, "run": 2, "crash": None, "loop": ref if rerun_loop else None}
+            w2 = _run_worker(run2, wd, deadline, None)
             committed_after = _committed(admin, group_id, topic, offsets)
             raw, polls, commits = (_read_jsonl(Path(files[f])) for f in ("ledger", "polls", "commits"))
         finally:
@@ -276,7 +281,7 @@ def run_trial(mode: str, crash: CrashPlan, *, loop: Any = None, n_messages: int 
                    committed_before, committed_after, raw, polls, commits,
                    {"auto_commit_interval_ms": auto_commit_interval_ms,
                     "max_poll_records": max_poll_records, "process_ms": process_ms,
-                    "handoff": handoff})
+                    "handoff": handoff, "rerun_loop": rerun_loop})
 
 
 def _report(mode: str, crash: CrashPlan, ref: str | None, n_messages: int, topic: str,
@@ -497,8 +502,10 @@ def grade_loop(loop: Any, mode: str = "combined", *, kills: int = 4, graceful: b
                             partitions=partitions, max_poll_records=max_poll_records,
                             process_ms=process_ms, **kw)
         except WorkerError as e:
+            lines = [ln for ln in str(e).splitlines() if ln.strip()]
+            why = lines[0] + (f" ... {lines[-1].strip()}" if len(lines) > 1 else "")
             rows.append({"crash": plan.label(), "lost": 0, "duplicates": 0, "passed": False,
-                         "problems": [f"the loop failed: {str(e).splitlines()[0]}"]})
+                         "problems": [f"the loop failed: {why}"]})
             continue
         reports.append(rep)
         rows.append(grade_trial(rep, mode))
