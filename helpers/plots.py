@@ -124,12 +124,12 @@ def plot_replay(report: Any, *, partitions: Sequence[int] | None = None,
     killed = r.get("killed_at") or None
     t_end = max([float(e["t"]) for e in ledger] + [float(c.get("wall", c.get("completed")))
                  for c in commits if c.get("wall", c.get("completed")) is not None] + [1.0])
-    for ax, p in zip(axes[:, 0], partitions):
+    for ax, p in zip(axes[:, 0], partitions, strict=True):
         for run in (1, 2):
             pts = [(float(e["t"]), int(e["offset"])) for e in ledger
                    if int(e["partition"]) == p and int(e["run"]) == run]
             if pts:
-                xs, ys = zip(*pts)
+                xs, ys = zip(*pts, strict=True)
                 ax.scatter(xs, ys, s=4, color=RUN_COLOURS[run], label=f"run {run} processed",
                            zorder=3, linewidths=0)
         steps = commit_steps(commits, p)
@@ -156,7 +156,7 @@ def plot_replay(report: Any, *, partitions: Sequence[int] | None = None,
     axes[-1, 0].set_xlabel("seconds since the trial started")
     handles: dict[str, Any] = {}  # label -> first handle, across all partitions
     for ax in axes[:, 0]:
-        for h, lab in zip(*ax.get_legend_handles_labels()):
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(lab, h)
     axes[0, 0].legend(list(handles.values()), list(handles), fontsize=7, loc="upper left",
                       markerscale=3)
@@ -261,7 +261,7 @@ def plot_mode_comparison(table: Any, *, mode: str = "mode", exit_col: str = "exi
     exits = list(dict.fromkeys(df[exit_col]))
     fig, axes = _figure(1, 2, figsize=(10, 3.6), layout="constrained")
     width = 0.8 / max(len(exits), 1)
-    for ax, metric in zip(axes[0], ("duplicates", "lost")):
+    for ax, metric in zip(axes[0], ("duplicates", "lost"), strict=True):
         for j, ex in enumerate(exits):
             vals = [float(mean[metric].get((m, ex), float("nan"))) for m in modes]
             xs = [i + (j - (len(exits) - 1) / 2) * width for i in range(len(modes))]
