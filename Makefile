@@ -54,14 +54,8 @@ logs: setup
 lab: broker
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root)
 
-# Two phases: everything that leaves the shared broker alone runs in parallel (3 workers,
-# each notebook's tests on one worker), then the tests that stop the broker run alone.
-# The broker is stopped at the end if the tests started it (tests/conftest.py).
 test: setup
-	@rc=0; \
-	COURSE_KEEP_BROKER=1 $(PY) -m pytest -n 3 --dist loadgroup -m "not serial" || rc=$$?; \
-	$(PY) -m pytest -m serial || rc=$$?; \
-	exit $$rc
+	$(PY) -m pytest
 
 test-fast: setup
 	$(PY) -m pytest -m "not notebook"
