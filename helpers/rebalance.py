@@ -36,6 +36,8 @@ from typing import Any
 
 from kafka.structs import OffsetAndMetadata
 
+from .jsonl import read_rows as _read_jsonl
+
 __all__ = [
     "ACTIONS",
     "COMMIT_EVERY",
@@ -159,17 +161,6 @@ def _initial_count(plan: Sequence[GroupStep]) -> int:
 
 
 # ---------------------------------------------------------------------------- the report
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        if line.strip():
-            with contextlib.suppress(ValueError):  # a line cut by SIGKILL
-                rows.append(json.loads(line))
-    return rows
-
 
 @dataclass
 class GroupReport:

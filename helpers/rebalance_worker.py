@@ -33,6 +33,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .jsonl import append_row as _append
+
 __all__ = ["ASSIGNORS", "assignor_class", "confluent_loop", "main", "member_consumer"]
 
 #: Assignor names the worker accepts -> kafka-python classes (import path, class name).
@@ -42,10 +44,6 @@ ASSIGNORS: dict[str, tuple[str, str]] = {
     "sticky": ("kafka.coordinator.assignors.sticky.sticky_assignor", "StickyPartitionAssignor"),
     "cooperative-sticky": ("kafka.coordinator.assignors.cooperative_sticky", "CooperativeStickyAssignor"),
 }
-
-
-def _append(fd: int, row: dict[str, Any]) -> None:
-    os.write(fd, (json.dumps(row, separators=(",", ":"), default=str) + "\n").encode())
 
 
 def _parts(tps: Any) -> list[int]:

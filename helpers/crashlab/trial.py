@@ -10,7 +10,6 @@ through random SIGKILLs and a SIGTERM and grades it.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
@@ -26,23 +25,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..jsonl import read_rows as _read_jsonl
 from .plan import CrashPlan, TrialReport, WorkerError, grade_trial, predicted_duplicates, tally_ledger
 
 __all__ = ["Grade", "grade_loop", "run_trial", "run_trials", "sweep_auto_commit"]
 
 _ROOT = Path(__file__).resolve().parent.parent.parent
 _POLL_S = 0.002  # how often the parent looks at the worker
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        if line.strip():
-            with contextlib.suppress(ValueError):  # a line cut by the kill (one write each, but)
-                rows.append(json.loads(line))
-    return rows
 
 
 def _tail(path: Path, n: int = 25) -> str:

@@ -23,11 +23,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..jsonl import append_row as _append
+
 __all__ = ["main"]
-
-
-def _append(fd: int, row: dict[str, Any]) -> None:
-    os.write(fd, (json.dumps(row, separators=(",", ":"), default=str) + "\n").encode())
 
 
 def _killer(crash: dict[str, Any], n_messages: int, stop: Callable[[], None],
