@@ -262,7 +262,8 @@ class GroupReport:
         """How long each member stopped processing around the step ``label`` (notebook 10).
 
         For every member that was running from before the step until the group settled
-        (the last listener call within ``window_s`` after the step): ``longest_s``, the
+        (the last assignment within ``window_s`` after the step, the next step and the end
+        of the run, whichever comes first): ``longest_s``, the
         longest time between two records it processed across that stretch, and
         ``stopped_s``, the sum of all such gaps longer than ``threshold_s``.
         """
@@ -271,7 +272,9 @@ class GroupReport:
             raise KeyError(f"no step {label!r}; steps: {[s['label'] for s in self.steps]}")
         t0 = self.step_time(step)
         later = [self.step_time(s) for s in self.steps if not s.get("initial") and self.step_time(s) > t0]
-        until = min([t0 + window_s, *later])
+        # the end of the run ends the window too: members that leave then trigger a last
+        # rebalance, after their last record, which is no part of the step's pause
+        until = min([t0 + window_s, self.end_t, *later])
         moves = [e["t"] for e in self.events if e["event"] == "assigned" and e["partitions"]
                  and t0 <= e["t"] <= until]
         settle = max(moves, default=t0)

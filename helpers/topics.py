@@ -12,10 +12,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from kafka import KafkaAdminClient
-from kafka.errors import TopicAlreadyExistsError, UnknownTopicOrPartitionError
+from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError, UnknownTopicOrPartitionError
 
 from .broker import ensure_broker
 from .consumers import make_producer
+
+TOPIC_READY_MS = 60_000  # how long create_topic waits for every partition to have a leader
 
 __all__ = ["unique_name", "admin_client", "create_topic", "delete_topic", "group_offsets",
            "seed_messages"]
@@ -82,7 +84,6 @@ def create_topic(
             admin.create_topics(
                 {name: {"num_partitions": partitions, "replication_factor": 1,
                         "configs": dict(configs or {})}},
-                wait_for_metadata=True,
             )
         except TopicAlreadyExistsError:
             have = _partition_count(admin, name)
@@ -91,7 +92,15 @@ def create_topic(
                     f"topic {name!r} already exists with {have} partitions, not {partitions}; "
                     "use another name (helpers.unique_name) or delete it first"
                 ) from None
-            admin.wait_for_topics([name])
+        # kafka-python waits 10 s for every partition's leader by default; a broker on a
+        # busy machine (a room of learners, CI) can take longer, so wait up to a minute.
+        try:
+            admin.wait_for_topics([name], timeout_ms=TOPIC_READY_MS)
+        except KafkaTimeoutError as exc:
+            raise KafkaTimeoutError(
+                f"topic {name!r} was created but its partitions had no leader after "
+                f"{TOPIC_READY_MS // 1000} s: is the broker overloaded or restarting? "
+                f"Check `make status` and `make logs`. ({exc})") from None
     return name
 
 
