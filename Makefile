@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 # Kernels and extensions come from the course environment first.
 export JUPYTER_PATH := $(abspath $(VENV))/share/jupyter
 
-.PHONY: help setup lab test test-fast broker stop status logs bench bench-small benchmarks clean
+.PHONY: help setup lab test test-fast broker stop status logs bench bench-small benchmarks sweeps clean
 
 help:
 	@echo "make lab         set up, start the Kafka broker, open JupyterLab on notebooks/"
@@ -20,6 +20,8 @@ help:
 	@echo "make benchmarks  broker start-up and memory figures"
 	@echo "make bench       what commits cost: 100,000 messages per mode and client (notebook 07)"
 	@echo "make bench-small the same with 2,000 messages, one round (what CI runs, via tests)"
+	@echo "make sweeps      20 random SIGKILLs per commit mode, per delivery guarantee and for the"
+	@echo "                 SQLite offset store, with their tables (the suite runs 6 to 10)"
 	@echo "make clean       stop the broker, remove .venv and .course"
 
 $(STAMP): pyproject.toml constraints.txt Makefile
@@ -69,6 +71,13 @@ bench: broker
 
 bench-small: broker
 	$(PY) -m helpers.bench --messages 2000 --repeats 1 --out .course/bench-small
+
+# The crash sweeps at full size: the suite's own tests with 20 kills each instead of 6-10.
+SWEEPS := tests/test_crashlab.py::test_random_sigkills_never_lose_and_stay_within_prediction \
+          tests/test_guarantees.py::test_random_sigkills_per_guarantee \
+          tests/test_offset_store.py::test_sqlite_store_keeps_every_record_exactly_once_under_random_sigkills
+sweeps: setup
+	COURSE_SWEEP_KILLS=20 $(PY) -m pytest -s -q -p no:cacheprovider $(SWEEPS)
 
 clean: stop
 	rm -rf $(VENV) .course

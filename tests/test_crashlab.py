@@ -1,13 +1,13 @@
 """The crash lab (helpers.crashlab, notebook 02): report arithmetic, argument checks, and
-real crashes against the broker, including the headline test: over 20 random SIGKILL
+real crashes against the broker, including the headline test: over random SIGKILL
 points per at-least-once commit mode, nothing is lost and the duplicates stay within
-what the mode predicts.
-
-Run the table with ``pytest tests/test_crashlab.py -s``.
+what the mode predicts. The suite kills 6 times per mode; ``make sweeps`` runs the same
+test with 20 (``COURSE_SWEEP_KILLS=20``) and prints its table.
 """
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import time
 
@@ -270,13 +270,13 @@ def test_graceful_stop_repeats_and_loses_nothing(kafka, topic, mode):
 
 # ----------------------------------------------------------------- the headline test
 
-TRIALS = 20
+TRIALS = int(os.environ.get("COURSE_SWEEP_KILLS", 6))  # random SIGKILLs per mode (make sweeps: 20)
 
 
 @pytest.mark.broker
 @pytest.mark.timeout(300)
 def test_random_sigkills_never_lose_and_stay_within_prediction(kafka):
-    """20 random SIGKILL points per at-least-once mode: lost == 0 in every trial, and
+    """Random SIGKILL points per at-least-once mode (TRIALS): lost == 0 in every trial, and
     duplicates within the mode's prediction (one batch for per-batch commits, one
     interval's records plus a batch for auto commit)."""
     from concurrent.futures import ThreadPoolExecutor
