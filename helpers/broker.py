@@ -125,10 +125,15 @@ def _jar_dir() -> Path:
     return course_home() / ".course" / "jars" / kafka_version()
 
 
-def _run_dir() -> Path:
-    """The broker's config, data and logs; ``COURSE_STATE_DIR`` gives a second, private one."""
+def _state_root() -> Path:
+    """Where running things keep their state: ``.course/``; ``COURSE_STATE_DIR`` gives a private one."""
     env = os.environ.get("COURSE_STATE_DIR")
-    return Path(env).expanduser().resolve() / "broker" if env else course_home() / ".course" / "broker"
+    return Path(env).expanduser().resolve() if env else course_home() / ".course"
+
+
+def _run_dir() -> Path:
+    """The broker's config, data and logs (``.course/broker``)."""
+    return _state_root() / "broker"
 
 
 def _state_file() -> Path:
@@ -314,8 +319,11 @@ def _pid_alive(pid: int) -> bool:
     return _process(pid) is not None
 
 
-def _is_our_broker(pid: int) -> bool:
-    """Guard against pid reuse: the process must be Java running ``kafka.Kafka`` with our config."""
+def _is_our_broker(pid: int, props: Path | None = None) -> bool:
+    """Guard against pid reuse: the process must be Java running ``kafka.Kafka`` with our config.
+
+    ``props`` is that config (default: the embedded broker's ``server.properties``).
+    """
     proc = _process(pid)
     if proc is None:
         return False
@@ -323,7 +331,7 @@ def _is_our_broker(pid: int) -> bool:
         args = proc.cmdline()
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return False
-    return "kafka.Kafka" in args and str(_run_dir() / "server.properties") in args
+    return "kafka.Kafka" in args and str(props or _run_dir() / "server.properties") in args
 
 
 def _read_state() -> dict | None:
@@ -334,10 +342,11 @@ def _read_state() -> dict | None:
 
 
 @contextlib.contextmanager
-def _lock() -> Iterator[None]:
-    """One start/stop at a time, across notebooks and processes."""
-    _run_dir().mkdir(parents=True, exist_ok=True)
-    with open(_run_dir() / ".lock", "w") as fh:
+def _lock(folder: Path | None = None) -> Iterator[None]:
+    """One start/stop at a time, across notebooks and processes (a lock file in ``folder``)."""
+    folder = folder or _run_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "w") as fh:
         try:
             import fcntl
 
@@ -418,36 +427,18 @@ def start_broker(timeout: float = 90.0) -> BrokerInfo:
                                  controller_port=controller_port, data_dir=data))
         log4j = run / "log4j2.properties"
         log4j.write_text(_render("log4j2.properties", log_file=_log_file()))
-        classpath = str(jars / "*")
         if not (data / "meta.properties").exists():
             shutil.rmtree(data, ignore_errors=True)
-            fmt = subprocess.run(
-                [java, "-cp", classpath, f"-Dlog4j2.configurationFile={log4j}",
-                 "kafka.tools.StorageTool", "format", f"--cluster-id={_cluster_id()}",
-                 f"--config={props}"],
-                capture_output=True, text=True,
-            )
-            if fmt.returncode != 0:
-                raise BrokerError(
-                    "Formatting the broker's storage failed:\n" + (fmt.stdout + fmt.stderr)[-2000:]
-                    + f"\nDelete {run} and try again."
-                )
+            _format_storage(java, jars, log4j, props, _cluster_id(), run)
         for port in (broker_port, controller_port):
             if not _port_free(port):
                 raise BrokerError(
                     f"Port {port} on 127.0.0.1 is in use by another program. "
                     f"Delete {run / 'ports.json'} to pick new free ports, and start again."
                 )
-        cmd = [
-            java, f"-Xms{HEAP}", f"-Xmx{HEAP}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
-            "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={log4j}",
-            "-cp", classpath, "kafka.Kafka", str(props),
-        ]
         log_pos = _log_file().stat().st_size if _log_file().exists() else 0
         t0 = time.monotonic()
-        with open(_stdout_file(), "ab") as out:
-            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True, cwd=run)
+        proc = _spawn_kafka(java, jars, log4j, props, HEAP, _stdout_file(), run)
         bootstrap = f"127.0.0.1:{broker_port}"
         state = {"pid": proc.pid, "bootstrap": bootstrap, "kafka_version": kafka_version(),
                  "broker_port": broker_port, "controller_port": controller_port,
@@ -456,7 +447,8 @@ def start_broker(timeout: float = 90.0) -> BrokerInfo:
         while True:
             if proc.poll() is not None:
                 _state_file().unlink(missing_ok=True)
-                raise BrokerError(_exit_message(proc.returncode, log_pos))
+                raise BrokerError(_exit_message(proc.returncode, log_pos, _log_file(),
+                                                _stdout_file(), _run_dir() / "ports.json"))
             try:
                 _api_versions("127.0.0.1", broker_port, 1.0)
                 break
@@ -474,6 +466,35 @@ def start_broker(timeout: float = 90.0) -> BrokerInfo:
         return BrokerInfo(bootstrap, "embedded-started", kafka_version(), proc.pid, ready)
 
 
+def _format_storage(java: str, jars: Path, log4j: Path, props: Path, cluster_id: str,
+                    run: Path) -> None:
+    """``kafka-storage format``: write ``meta.properties`` into the data folder of ``props``."""
+    fmt = subprocess.run(
+        [java, "-cp", str(jars / "*"), f"-Dlog4j2.configurationFile={log4j}",
+         "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
+         f"--config={props}"],
+        capture_output=True, text=True,
+    )
+    if fmt.returncode != 0:
+        raise BrokerError(
+            "Formatting the broker's storage failed:\n" + (fmt.stdout + fmt.stderr)[-2000:]
+            + f"\nDelete {run} and try again."
+        )
+
+
+def _spawn_kafka(java: str, jars: Path, log4j: Path, props: Path, heap: str,
+                 stdout_file: Path, cwd: Path) -> subprocess.Popen:
+    """Start ``kafka.Kafka props`` in the background, in its own session (it outlives us)."""
+    cmd = [
+        java, f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+        "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={log4j}",
+        "-cp", str(jars / "*"), "kafka.Kafka", str(props),
+    ]
+    with open(stdout_file, "ab") as out:
+        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True, cwd=cwd)
+
+
 def _cluster_id() -> str:
     """A random KRaft cluster id: 22 chars of URL-safe base64 of a UUID.
 
@@ -488,22 +509,24 @@ def _cluster_id() -> str:
             return cid
 
 
-def _exit_message(code: int, log_pos: int) -> str:
+def _exit_message(code: int, log_pos: int, log_file: Path, stdout_file: Path, ports_file: Path,
+                  what: str = "The broker") -> str:
+    """Why a Kafka JVM exited while starting: the new part of its log, and what to do."""
     try:
-        with open(_log_file(), "rb") as fh:
+        with open(log_file, "rb") as fh:
             fh.seek(log_pos)
             new_log = fh.read().decode(errors="replace")
     except OSError:
         new_log = ""
-    text = new_log + "\n" + _tail(_stdout_file(), 20)
+    text = new_log + "\n" + _tail(stdout_file, 20)
     hint = ""
     if "Address already in use" in text or "BindException" in text:
-        hint = (f" A port it needs is taken: delete {_run_dir() / 'ports.json'} to pick new "
+        hint = (f" A port it needs is taken: delete {ports_file} to pick new "
                 "free ports, and start again.")
     elif "OutOfMemory" in text:
         hint = " The JVM ran out of memory: close other programs and start again."
     lines = "\n".join(text.strip().splitlines()[-20:])
-    return f"The broker exited during start (exit code {code}).{hint} Last lines of its log:\n{lines}"
+    return f"{what} exited during start (exit code {code}).{hint} Last lines of its log:\n{lines}"
 
 
 def _terminate(pid: int, timeout: float = 20.0) -> bool:
