@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import shutil
 import struct
 import subprocess
@@ -588,7 +589,12 @@ def main(argv: list[str] | None = None) -> int:
     logs.add_argument("node", type=int, choices=NODE_IDS)
     logs.add_argument("-n", type=int, default=50, help="how many lines (default 50)")
     sub.add_parser("bootstrap", help="print only the bootstrap addresses (starting if needed)")
+    run = sub.add_parser("run", help=f"run a command with {ENV_BOOTSTRAP} set to the cluster, "
+                                     "starting it if needed and stopping it afterwards if this started it")
+    run.add_argument("command", nargs=argparse.REMAINDER, help="the command, after --")
     args = parser.parse_args(argv)
+    if args.cmd == "run":
+        return _run_with_cluster(args.command[1:] if args.command[:1] == ["--"] else args.command)
     try:
         if args.cmd == "start":
             info = start_cluster()
@@ -616,6 +622,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+def _run_with_cluster(command: list[str]) -> int:
+    """``make test-cluster``: the command's exit code; the cluster is left as it was found."""
+    if not command:
+        print("error: give a command after --, e.g. python -m helpers.cluster run -- pytest", file=sys.stderr)
+        return 2
+    started_here = not any(n["alive"] for n in cluster_status()["nodes"].values())
+    try:
+        info = start_cluster()
+    except BrokerError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"{ENV_BOOTSTRAP}={info.bootstrap}", flush=True)
+    try:
+        return subprocess.call(command, env={**os.environ, ENV_BOOTSTRAP: info.bootstrap})
+    finally:
+        if started_here:
+            stop_cluster()
 
 
 if __name__ == "__main__":
