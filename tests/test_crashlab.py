@@ -274,7 +274,9 @@ TRIALS = int(os.environ.get("COURSE_SWEEP_KILLS", 6))  # random SIGKILLs per mod
 
 
 @pytest.mark.broker
-@pytest.mark.timeout(300)
+# A hang guard, not a speed target. On make test-cluster's three nodes (commits wait for a follower's
+# copy) the 80 trials ran past 300 s twice at load average ~30.
+@pytest.mark.timeout(900 if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") else 300)
 def test_random_sigkills_never_lose_and_stay_within_prediction(kafka):
     """Random SIGKILL points per at-least-once mode (TRIALS): lost == 0 in every trial, and
     duplicates within the mode's prediction (one batch for per-batch commits, one
