@@ -1,0 +1,87 @@
+"""helpers.failover's pure parts (no broker): tallies of commits, callbacks, events and ledgers."""
+from __future__ import annotations
+
+import pytest
+
+from helpers import failover as fo
+from helpers.failover_worker import describe_result, node_of
+from helpers.inspection import offsets_partition_for
+
+
+def commit(wall, outcome="success", node=1, mode="sync", **offsets):
+    return {"wall": wall, "outcome": outcome, "node": node, "mode": mode,
+            "offsets": {f"t:{p[1:]}": o for p, o in offsets.items()}}
+
+
+def test_acked_before_takes_the_highest_success_before_the_kill():
+    rows = [commit(1.0, p0=5, p1=3), commit(2.0, p0=9), commit(2.5, "error", p0=12),
+            commit(3.5, p0=20, p1=8)]
+    assert fo.acked_before(rows, 3.0) == {0: 9, 1: 3}
+    assert fo.acked_before(rows, 0.5) == {}
+
+
+def test_first_success_after_skips_errors_earlier_rows_and_the_dead_node():
+    rows = [commit(1.0), commit(4.0, "error", node=None), commit(5.0, node=2, p0=1),
+            commit(4.5, node=1), commit(6.0, node=3)]
+    assert fo.first_success_after(rows, 3.0, dead=1)["wall"] == 5.0
+    assert fo.first_success_after(rows, 3.0)["wall"] == 4.5
+    assert fo.first_success_after(rows, 7.0) is None
+
+
+def test_went_backwards_names_partitions_below_or_missing():
+    assert fo.went_backwards({0: 10, 1: 7}, {0: 10, 1: 5}) == {}
+    assert fo.went_backwards({"0": 9, "1": 7}, {0: 10, 1: 5}) == {0: (9, 10)}
+    assert fo.went_backwards({0: 10}, {0: 10, 1: 5}) == {1: (None, 5)}
+
+
+def test_result_counts_keep_first_appearance_order():
+    rows = [{"mode": "async", "result": "KafkaConnectionError", "retriable": True},
+            {"mode": "async", "result": "CoordinatorNotAvailableError", "retriable": True},
+            {"mode": "async", "result": "KafkaConnectionError", "retriable": True},
+            {"mode": "async", "result": "None", "retriable": None}]
+    assert fo.result_counts(rows) == [
+        {"call": "async", "result": "KafkaConnectionError", "retriable": True, "count": 2},
+        {"call": "async", "result": "CoordinatorNotAvailableError", "retriable": True, "count": 1},
+        {"call": "async", "result": "None", "retriable": None, "count": 1}]
+    assert fo.result_counts([{"result": "None"}], call="callback")[0]["call"] == "callback"
+
+
+def test_dead_marks_count_reasons_in_the_window():
+    events = [{"kind": "dead", "reason": "Node Disconnected", "wall": w} for w in (1, 2, 3)] + \
+        [{"kind": "dead", "reason": "NotCoordinatorError", "wall": 2.5}, {"kind": "found", "wall": 2.6}]
+    assert fo.dead_marks(events, 1.5, 3.0) == {"Node Disconnected": 2, "NotCoordinatorError": 1}
+    assert fo.dead_marks(events) == {"Node Disconnected": 3, "NotCoordinatorError": 1}
+
+
+def test_longest_pause_counts_gaps_ending_after_the_kill():
+    ledger = [{"run": 1, "t": t} for t in (0.0, 0.1, 0.2, 5.2, 5.3)] + [{"run": 2, "t": 20.0}]
+    assert fo.longest_pause(ledger, 1.0) == 5.0
+    assert fo.longest_pause(ledger, 6.0) == 0.0
+
+
+def test_pick_groups_puts_every_group_on_one_node():
+    leader_of = {p: 1 + p % 3 for p in range(50)}
+    node, groups = fo.pick_groups(["sync", "async", "witness"], leader_of)
+    assert set(groups) == {"sync", "async", "witness"}
+    assert {leader_of[offsets_partition_for(g, 50)] for g in groups.values()} == {node}
+    node2, groups2 = fo.pick_groups(["auto"], leader_of, node=2)
+    assert node2 == 2 and leader_of[offsets_partition_for(groups2["auto"], 50)] == 2
+    with pytest.raises(fo.FailoverError, match="leads no"):
+        fo.pick_groups(["x"], leader_of, node=7)
+
+
+def test_worker_reports_results_and_node_ids():
+    from kafka.errors import CommitFailedError, NotCoordinatorError
+
+    assert node_of("coordinator-3") == 3 and node_of(2) == 2 and node_of(None) is None
+    assert describe_result(NotCoordinatorError("g"))["retriable"] is True
+    assert describe_result(CommitFailedError("x")) | {"message": ""} == \
+        {"result": "CommitFailedError", "retriable": False, "message": ""}
+    assert describe_result(None) == {"result": "NoneType", "retriable": None, "message": "None"}
+
+
+def test_run_failover_rejects_nonsense_before_touching_a_broker():
+    with pytest.raises(ValueError, match="unknown commit mode"):
+        fo.run_failover(["nope"], bootstrap="127.0.0.1:1", kill_coordinator=lambda g: 1)
+    with pytest.raises(ValueError, match="kill_after_s"):
+        fo.run_failover(["sync"], bootstrap="127.0.0.1:1", kill_coordinator=lambda g: 1, kill_after_s=-1)
