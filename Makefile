@@ -11,7 +11,8 @@ STAMP  := $(VENV)/.installed
 # Kernels and extensions come from the course environment first.
 export JUPYTER_PATH := $(abspath $(VENV))/share/jupyter
 
-.PHONY: help setup lab test test-fast broker stop status logs bench bench-small benchmarks clean
+.PHONY: help setup lab test test-fast broker stop status logs bench bench-small benchmarks clean \
+	cluster cluster-stop test-cluster
 
 help:
 	@echo "make lab         set up, start the Kafka broker, open JupyterLab on notebooks/"
@@ -20,7 +21,9 @@ help:
 	@echo "make benchmarks  broker start-up and memory figures"
 	@echo "make bench       what commits cost: 100,000 messages per mode and client (notebook 07)"
 	@echo "make bench-small the same with 2,000 messages, one round (what CI runs, via tests)"
-	@echo "make clean       stop the broker, remove .venv and .course"
+	@echo "make cluster     start (or find) the local three-node cluster and show it;  make cluster-stop"
+	@echo "make test-cluster  every test with KAFKA_BOOTSTRAP_SERVERS at that cluster (about 15 min)"
+	@echo "make clean       stop the broker and the cluster, remove .venv and .course"
 
 $(STAMP): pyproject.toml constraints.txt Makefile
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || \
@@ -70,5 +73,18 @@ bench: broker
 bench-small: broker
 	$(PY) -m helpers.bench --messages 2000 --repeats 1 --out .course/bench-small
 
-clean: stop
+# The local three-node cluster (helpers/cluster.py, broker/cluster.properties): notebook 12.
+cluster: setup
+	@$(PY) -m helpers.cluster start
+	@$(PY) -m helpers.cluster status
+
+cluster-stop:
+	@if test -x $(PY); then $(PY) -m helpers.cluster stop; else echo "no environment, no cluster"; fi
+
+# The whole suite (unit tests + every notebook) with KAFKA_BOOTSTRAP_SERVERS at the three-node cluster;
+# the cluster is started if needed and stopped afterwards if this started it.
+test-cluster: setup
+	$(PY) -m helpers.cluster run -- $(PY) -m pytest
+
+clean: stop cluster-stop
 	rm -rf $(VENV) .course

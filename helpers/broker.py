@@ -42,6 +42,7 @@ __all__ = [
     "broker_status",
     "broker_logs",
     "probe",
+    "check_addresses",
     "kafka_version",
 ]
 
@@ -125,10 +126,15 @@ def _jar_dir() -> Path:
     return course_home() / ".course" / "jars" / kafka_version()
 
 
-def _run_dir() -> Path:
-    """The broker's config, data and logs; ``COURSE_STATE_DIR`` gives a second, private one."""
+def _state_root() -> Path:
+    """Where running things keep their state: ``.course/``; ``COURSE_STATE_DIR`` gives a private one."""
     env = os.environ.get("COURSE_STATE_DIR")
-    return Path(env).expanduser().resolve() / "broker" if env else course_home() / ".course" / "broker"
+    return Path(env).expanduser().resolve() if env else course_home() / ".course"
+
+
+def _run_dir() -> Path:
+    """The broker's config, data and logs (``.course/broker``)."""
+    return _state_root() / "broker"
 
 
 def _state_file() -> Path:
@@ -166,20 +172,60 @@ def _parse_bootstrap(bootstrap: str) -> list[tuple[str, int]]:
     return hosts
 
 
+class _NotKafka(BrokerError):
+    """Something answered on the port, and it is not a Kafka broker."""
+
+
+#: How a few other servers start their answer (or greet us) when sent Kafka's bytes.
+_OTHER_PROTOCOLS = ((b"HTTP/", "HTTP"), (b"SSH-", "SSH"), (b"\x15\x03", "TLS (use the PLAINTEXT listener)"),
+                    (b"+OK", "POP3"), (b"220", "SMTP or FTP"), (b"-ERR", "Redis"))
+
+
+def _not_kafka(host: str, port: int, data: bytes) -> _NotKafka:
+    what = next((name for prefix, name in _OTHER_PROTOCOLS if data.startswith(prefix)), None)
+    if what is None and data.lstrip()[:1] in (b"<", b"{"):
+        what = "HTML or JSON (a web server)"
+    first = data.split(b"\n")[0][:30]
+    shown = "".join(c if c.isprintable() else "?" for c in first.decode("ascii", "replace")).strip()
+    return _NotKafka(f"{host}:{port} answered, but it is not Kafka: "
+                     + (f"it looks like {what}" if what else "its answer is not Kafka's")
+                     + f" ({shown!r})")
+
+
 def _api_versions(host: str, port: int, timeout: float) -> None:
-    """Send one ApiVersions v0 request and check the answer is Kafka's."""
+    """Send one ApiVersions v0 request and check the answer is Kafka's.
+
+    Raises ``ConnectionRefusedError`` (nothing listens), ``TimeoutError`` (silent), other
+    ``OSError``s, or :class:`_NotKafka` naming what answered instead. A text protocol such as
+    HTTP waits for a line end that Kafka's bytes never contain: after 0.3 s of silence we
+    send one, as the end of an HTTP/1.0 request line (a Kafka broker answers ApiVersions
+    before it reads any further bytes), so an HTTP server answers and is named, instead of
+    "timed out".
+    """
     client_id = b"course-probe"
     body = struct.pack(">hhih", 18, 0, 7, len(client_id)) + client_id
     with socket.create_connection((host, port), timeout=timeout) as s:
-        s.settimeout(timeout)
+        deadline = time.monotonic() + timeout
         s.sendall(struct.pack(">i", len(body)) + body)
-        head = _recv_exact(s, 4)
-        (size,) = struct.unpack(">i", head)
+        s.settimeout(min(0.3, timeout / 2))
+        try:
+            head = s.recv(4)
+        except TimeoutError:
+            s.sendall(b" HTTP/1.0\r\n\r\n")
+            s.settimeout(max(0.05, deadline - time.monotonic()))
+            head = s.recv(4)
+        s.settimeout(max(0.05, deadline - time.monotonic()))
+        if not head:
+            raise _NotKafka(f"{host}:{port} accepted the connection and closed it without an answer: "
+                            "it is not Kafka (or not its PLAINTEXT listener)")
+        if len(head) < 4:
+            head += _recv_upto(s, 4 - len(head))
+        (size,) = struct.unpack(">i", head) if len(head) == 4 else (-1,)
         if not 6 <= size <= 1 << 20:  # an ApiVersions answer is a few hundred bytes
-            raise BrokerError(f"{host}:{port} answered, but not like a Kafka broker")
+            raise _not_kafka(host, port, head + _recv_upto(s, 60))
         payload = _recv_exact(s, size)
     if struct.unpack(">i", payload[:4])[0] != 7:
-        raise BrokerError(f"{host}:{port} answered, but not like a Kafka broker")
+        raise _not_kafka(host, port, head + payload)
     (error_code,) = struct.unpack(">h", payload[4:6])
     if error_code != 0:
         raise BrokerError(f"{host}:{port} answered ApiVersions with error code {error_code}")
@@ -195,29 +241,87 @@ def _recv_exact(s: socket.socket, n: int) -> bytes:
     return buf
 
 
-def probe(bootstrap: str, timeout: float = 10.0) -> float:
+def _recv_upto(s: socket.socket, n: int) -> bytes:
+    """Up to ``n`` more bytes, whatever arrives before the socket's timeout or its close."""
+    buf = b""
+    with contextlib.suppress(OSError):
+        while len(buf) < n:
+            chunk = s.recv(n - len(buf))
+            if not chunk:
+                break
+            buf += chunk
+    return buf
+
+
+def _verdict(host: str, port: int, timeout: float) -> str | None:
+    """None if a Kafka broker answers at host:port; else what is wrong there, in words."""
+    try:
+        _api_versions(host, port, timeout)
+        return None
+    except BrokerError as e:
+        return str(e).removeprefix(f"{host}:{port} ")
+    except ConnectionRefusedError:
+        return "refused the connection (nothing listens on that port)"
+    except socket.gaierror:
+        return f"host name {host!r} not found"
+    except TimeoutError:
+        return f"did not answer within {timeout:.1f} s"
+    except (OSError, struct.error) as e:
+        return f"failed: {e}"
+
+
+def _final(verdict: str) -> bool:
+    """Asking again will not change this verdict: something that is not Kafka, or no such host."""
+    return verdict.startswith(("host name", "answered", "accepted"))
+
+
+def _hopeless(verdict: str) -> bool:
+    """Not worth the whole timeout: final, or refused (retried for ``refused_s`` only).
+
+    A silent address is not hopeless: it may be a broker still starting.
+    """
+    return _final(verdict) or verdict.startswith("refused")
+
+
+def check_addresses(bootstrap: str, timeout: float = 3.0) -> dict[str, str]:
+    """Each address of ``bootstrap`` and whether it answers: ``"answers"`` or what is wrong (notebook 01).
+
+    All addresses are asked at once, so this takes at most ``timeout`` seconds.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    hosts = _parse_bootstrap(bootstrap)
+    with ThreadPoolExecutor(len(hosts)) as pool:
+        verdicts = list(pool.map(lambda hp: _verdict(hp[0], hp[1], timeout), hosts))
+    return {f"{h}:{p}": v or "answers" for (h, p), v in zip(hosts, verdicts, strict=True)}
+
+
+def probe(bootstrap: str, timeout: float = 10.0, refused_s: float = 0.5) -> float:
     """Wait until one broker in ``bootstrap`` answers an ApiVersions request.
 
-    Returns the seconds it took; raises :class:`BrokerError` naming the address
-    after ``timeout`` seconds.
+    Returns the seconds it took. Raises :class:`BrokerError` naming each address and what
+    is wrong with it: after ``refused_s`` (one quick retry round) when every address is
+    hopeless (refuses connections, is not Kafka, or its host name is unknown), else after
+    ``timeout`` seconds (something accepts connections but stays silent).
     """
     hosts = _parse_bootstrap(bootstrap)
     start = time.monotonic()
-    last: Exception | None = None
+    verdicts: dict[str, str] = {}
     while True:
         for host, port in hosts:
+            if _final(verdicts.get(f"{host}:{port}", "")):
+                continue
             left = timeout - (time.monotonic() - start)
-            try:
-                _api_versions(host, port, max(0.2, min(2.0, left)))
+            verdict = _verdict(host, port, max(0.2, min(2.0, left)))
+            if verdict is None:
                 return time.monotonic() - start
-            except BrokerError:
-                raise
-            except (OSError, ConnectionError, struct.error) as e:
-                last = e
-        if time.monotonic() - start >= timeout:
+            verdicts[f"{host}:{port}"] = verdict
+        elapsed = time.monotonic() - start
+        if elapsed >= timeout or (elapsed >= refused_s and all(map(_hopeless, verdicts.values()))):
+            listed = "".join(f"\n  {a}: {v}" for a, v in verdicts.items())
             raise BrokerError(
-                f"No Kafka broker answered at {bootstrap} within {timeout:.0f} s "
-                f"(last error: {last}). Check the address and that the broker is running"
+                f"No Kafka broker answered at {bootstrap} (asked for {elapsed:.1f} s):{listed}\n"
+                "Check the address and that the broker is running"
                 + (
                     f"; or unset {ENV_BOOTSTRAP} to let the course start its own broker."
                     if os.environ.get(ENV_BOOTSTRAP)
@@ -314,8 +418,11 @@ def _pid_alive(pid: int) -> bool:
     return _process(pid) is not None
 
 
-def _is_our_broker(pid: int) -> bool:
-    """Guard against pid reuse: the process must be Java running ``kafka.Kafka`` with our config."""
+def _is_our_broker(pid: int, props: Path | None = None) -> bool:
+    """Guard against pid reuse: the process must be Java running ``kafka.Kafka`` with our config.
+
+    ``props`` is that config (default: the embedded broker's ``server.properties``).
+    """
     proc = _process(pid)
     if proc is None:
         return False
@@ -323,7 +430,7 @@ def _is_our_broker(pid: int) -> bool:
         args = proc.cmdline()
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return False
-    return "kafka.Kafka" in args and str(_run_dir() / "server.properties") in args
+    return "kafka.Kafka" in args and str(props or _run_dir() / "server.properties") in args
 
 
 def _read_state() -> dict | None:
@@ -334,10 +441,11 @@ def _read_state() -> dict | None:
 
 
 @contextlib.contextmanager
-def _lock() -> Iterator[None]:
-    """One start/stop at a time, across notebooks and processes."""
-    _run_dir().mkdir(parents=True, exist_ok=True)
-    with open(_run_dir() / ".lock", "w") as fh:
+def _lock(folder: Path | None = None) -> Iterator[None]:
+    """One start/stop at a time, across notebooks and processes (a lock file in ``folder``)."""
+    folder = folder or _run_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "w") as fh:
         try:
             import fcntl
 
@@ -402,7 +510,8 @@ def start_broker(timeout: float = 90.0) -> BrokerInfo:
         running = _running_embedded()
         if running:
             with contextlib.suppress(BrokerError):
-                probe(running.bootstrap, timeout=min(timeout, 30.0))
+                # Our own JVM: a refused port may be one still starting, so it gets the whole wait.
+                probe(running.bootstrap, timeout=min(timeout, 30.0), refused_s=min(timeout, 30.0))
                 return running
             _terminate(running.pid or 0)  # alive but not answering: replace it
         _state_file().unlink(missing_ok=True)  # stale or absent
@@ -418,36 +527,18 @@ def start_broker(timeout: float = 90.0) -> BrokerInfo:
                                  controller_port=controller_port, data_dir=data))
         log4j = run / "log4j2.properties"
         log4j.write_text(_render("log4j2.properties", log_file=_log_file()))
-        classpath = str(jars / "*")
         if not (data / "meta.properties").exists():
             shutil.rmtree(data, ignore_errors=True)
-            fmt = subprocess.run(
-                [java, "-cp", classpath, f"-Dlog4j2.configurationFile={log4j}",
-                 "kafka.tools.StorageTool", "format", f"--cluster-id={_cluster_id()}",
-                 f"--config={props}"],
-                capture_output=True, text=True,
-            )
-            if fmt.returncode != 0:
-                raise BrokerError(
-                    "Formatting the broker's storage failed:\n" + (fmt.stdout + fmt.stderr)[-2000:]
-                    + f"\nDelete {run} and try again."
-                )
+            _format_storage(java, jars, log4j, props, _cluster_id(), run)
         for port in (broker_port, controller_port):
             if not _port_free(port):
                 raise BrokerError(
                     f"Port {port} on 127.0.0.1 is in use by another program. "
                     f"Delete {run / 'ports.json'} to pick new free ports, and start again."
                 )
-        cmd = [
-            java, f"-Xms{HEAP}", f"-Xmx{HEAP}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
-            "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={log4j}",
-            "-cp", classpath, "kafka.Kafka", str(props),
-        ]
         log_pos = _log_file().stat().st_size if _log_file().exists() else 0
         t0 = time.monotonic()
-        with open(_stdout_file(), "ab") as out:
-            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True, cwd=run)
+        proc = _spawn_kafka(java, jars, log4j, props, HEAP, _stdout_file(), run)
         bootstrap = f"127.0.0.1:{broker_port}"
         state = {"pid": proc.pid, "bootstrap": bootstrap, "kafka_version": kafka_version(),
                  "broker_port": broker_port, "controller_port": controller_port,
@@ -456,7 +547,8 @@ def start_broker(timeout: float = 90.0) -> BrokerInfo:
         while True:
             if proc.poll() is not None:
                 _state_file().unlink(missing_ok=True)
-                raise BrokerError(_exit_message(proc.returncode, log_pos))
+                raise BrokerError(_exit_message(proc.returncode, log_pos, _log_file(),
+                                                _stdout_file(), _run_dir() / "ports.json"))
             try:
                 _api_versions("127.0.0.1", broker_port, 1.0)
                 break
@@ -474,6 +566,35 @@ def start_broker(timeout: float = 90.0) -> BrokerInfo:
         return BrokerInfo(bootstrap, "embedded-started", kafka_version(), proc.pid, ready)
 
 
+def _format_storage(java: str, jars: Path, log4j: Path, props: Path, cluster_id: str,
+                    run: Path) -> None:
+    """``kafka-storage format``: write ``meta.properties`` into the data folder of ``props``."""
+    fmt = subprocess.run(
+        [java, "-cp", str(jars / "*"), f"-Dlog4j2.configurationFile={log4j}",
+         "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
+         f"--config={props}"],
+        capture_output=True, text=True,
+    )
+    if fmt.returncode != 0:
+        raise BrokerError(
+            "Formatting the broker's storage failed:\n" + (fmt.stdout + fmt.stderr)[-2000:]
+            + f"\nDelete {run} and try again."
+        )
+
+
+def _spawn_kafka(java: str, jars: Path, log4j: Path, props: Path, heap: str,
+                 stdout_file: Path, cwd: Path) -> subprocess.Popen:
+    """Start ``kafka.Kafka props`` in the background, in its own session (it outlives us)."""
+    cmd = [
+        java, f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+        "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={log4j}",
+        "-cp", str(jars / "*"), "kafka.Kafka", str(props),
+    ]
+    with open(stdout_file, "ab") as out:
+        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True, cwd=cwd)
+
+
 def _cluster_id() -> str:
     """A random KRaft cluster id: 22 chars of URL-safe base64 of a UUID.
 
@@ -488,22 +609,24 @@ def _cluster_id() -> str:
             return cid
 
 
-def _exit_message(code: int, log_pos: int) -> str:
+def _exit_message(code: int, log_pos: int, log_file: Path, stdout_file: Path, ports_file: Path,
+                  what: str = "The broker") -> str:
+    """Why a Kafka JVM exited while starting: the new part of its log, and what to do."""
     try:
-        with open(_log_file(), "rb") as fh:
+        with open(log_file, "rb") as fh:
             fh.seek(log_pos)
             new_log = fh.read().decode(errors="replace")
     except OSError:
         new_log = ""
-    text = new_log + "\n" + _tail(_stdout_file(), 20)
+    text = new_log + "\n" + _tail(stdout_file, 20)
     hint = ""
     if "Address already in use" in text or "BindException" in text:
-        hint = (f" A port it needs is taken: delete {_run_dir() / 'ports.json'} to pick new "
+        hint = (f" A port it needs is taken: delete {ports_file} to pick new "
                 "free ports, and start again.")
     elif "OutOfMemory" in text:
         hint = " The JVM ran out of memory: close other programs and start again."
     lines = "\n".join(text.strip().splitlines()[-20:])
-    return f"The broker exited during start (exit code {code}).{hint} Last lines of its log:\n{lines}"
+    return f"{what} exited during start (exit code {code}).{hint} Last lines of its log:\n{lines}"
 
 
 def _terminate(pid: int, timeout: float = 20.0) -> bool:
@@ -576,10 +699,14 @@ def broker_status() -> dict:
     env = os.environ.get(ENV_BOOTSTRAP, "").strip()
     if env:
         try:
-            probe(env, timeout=5.0)
-            return {"source": "env", "bootstrap": env, "running": True}
-        except BrokerError as e:
+            addresses = check_addresses(env, timeout=5.0)
+        except BrokerError as e:  # not an address at all
             return {"source": "env", "bootstrap": env, "running": False, "error": str(e)}
+        running = "answers" in addresses.values()
+        out: dict = {"source": "env", "bootstrap": env, "running": running, "addresses": addresses}
+        if not running:
+            out["error"] = "no address answers: " + "; ".join(f"{a} {v}" for a, v in addresses.items())
+        return out
     state = _read_state()
     if not state:
         return {"source": "embedded", "running": False, "state_dir": str(_run_dir())}
@@ -635,6 +762,9 @@ def main(argv: list[str] | None = None) -> int:
             how = {"env": f"from {ENV_BOOTSTRAP}", "embedded-reused": "already running",
                    "embedded-started": f"started in {info.ready_seconds or 0:.1f} s"}[info.source]
             print(f"Kafka broker at {info.bootstrap} ({how})")
+            if info.source == "env" and "," in info.bootstrap:
+                for address, verdict in check_addresses(info.bootstrap).items():
+                    print(f"  {address}: {verdict}")
         elif args.cmd == "bootstrap":
             print(ensure_broker().bootstrap)
         elif args.cmd == "stop":

@@ -80,7 +80,9 @@ def create_topic(
     with admin_client(bootstrap) as admin:
         try:
             admin.create_topics(
-                {name: {"num_partitions": partitions, "replication_factor": 1,
+                # -1: the cluster's default.replication.factor (1 on the single broker, 3 on the
+                # course's three-node cluster, where min.insync.replicas=2 needs at least 2)
+                {name: {"num_partitions": partitions, "replication_factor": -1,
                         "configs": dict(configs or {})}},
                 wait_for_metadata=True,
             )

@@ -49,10 +49,85 @@ def test_a_server_that_is_not_kafka_is_named_as_such():
 
     threading.Thread(target=answer_like_http, daemon=True).start()
     try:
-        with pytest.raises(BrokerError, match="not like a Kafka broker"):
+        with pytest.raises(BrokerError, match="it is not Kafka: it looks like HTTP"):
             broker.probe(f"127.0.0.1:{port}", timeout=3)
     finally:
         srv.close()
+
+
+def test_a_refused_address_fails_at_once_naming_it():
+    address = f"127.0.0.1:{broker._free_port()}"
+    t0 = time.monotonic()
+    with pytest.raises(BrokerError) as err:
+        broker.probe(address, timeout=10)
+    waited = time.monotonic() - t0
+    assert waited < 5, f"waited {waited:.1f} s for a port that refuses connections"  # not the 10 s timeout
+    assert f"{address}: refused the connection" in str(err.value)
+
+
+@pytest.fixture
+def http_server():
+    """A real ``python -m http.server`` on a free port of 127.0.0.1 (it prints its port)."""
+    import re
+
+    proc = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = proc.stdout.readline()
+        yield int(re.search(r"port (\d+)", line).group(1))
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture
+def silent_server():
+    """Accepts connections and never answers."""
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(8)
+        yield srv.getsockname()[1]
+
+
+def test_a_real_http_server_is_named_as_http_not_as_timed_out(http_server):
+    t0 = time.monotonic()
+    with pytest.raises(BrokerError) as err:
+        broker.probe(f"127.0.0.1:{http_server}", timeout=10)
+    assert time.monotonic() - t0 < 5
+    assert f"127.0.0.1:{http_server}: answered, but it is not Kafka: it looks like HTTP" in str(err.value)
+    assert "did not answer" not in str(err.value)
+
+
+def test_a_silent_server_waits_the_timeout_and_says_it_did_not_answer(silent_server):
+    t0 = time.monotonic()
+    with pytest.raises(BrokerError, match=f"127.0.0.1:{silent_server}: did not answer within"):
+        broker.probe(f"127.0.0.1:{silent_server}", timeout=1.0)
+    assert time.monotonic() - t0 >= 1.0  # it may still be a broker starting: given the whole timeout
+
+
+def test_every_wrong_address_is_named_with_its_own_reason(http_server, silent_server):
+    refused = f"127.0.0.1:{broker._free_port()}"
+    http, silent = f"127.0.0.1:{http_server}", f"127.0.0.1:{silent_server}"
+    with pytest.raises(BrokerError) as err:
+        broker.probe(f"{refused},{http},no-such-host.invalid:9092", timeout=10)
+    lines = str(err.value).splitlines()
+    assert any(line.strip().startswith(f"{refused}: refused") for line in lines)
+    assert any(line.strip().startswith(f"{http}: answered, but it is not Kafka") for line in lines)
+    assert any("no-such-host.invalid:9092: host name" in line for line in lines)
+    verdicts = broker.check_addresses(f"{refused},{silent},{http}", timeout=1.0)
+    assert verdicts[refused].startswith("refused") and verdicts[silent].startswith("did not answer")
+    assert verdicts[http].startswith("answered, but it is not Kafka: it looks like HTTP")
+
+
+def test_with_several_addresses_one_that_answers_is_enough_and_status_says_which(kafka, monkeypatch):
+    refused = f"127.0.0.1:{broker._free_port()}"
+    bootstrap = f"{refused},{kafka.bootstrap}"
+    assert broker.probe(bootstrap, timeout=10) < 5
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", bootstrap)
+    status = broker.broker_status()
+    assert status["running"] is True
+    assert status["addresses"][kafka.bootstrap] == "answers"
+    assert status["addresses"][refused].startswith("refused")
 
 
 def test_missing_java_says_what_to_install(monkeypatch):
