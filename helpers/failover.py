@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -47,8 +48,10 @@ __all__ = [
     "FAILOVER_MODES",
     "FailoverError",
     "FailoverReport",
+    "Target",
     "acked_before",
     "dead_marks",
+    "failover_target",
     "first_success_after",
     "longest_pause",
     "make_topic",
@@ -173,6 +176,41 @@ def pick_groups(labels: Sequence[str], leader_of: Mapping[int, int], *, prefix: 
             raise FailoverError(f"found no group name for {label!r} coordinated by node {node}")
     assert node is not None
     return node, out
+
+
+# ---------------------------------------------------------------------------- which cluster
+
+@dataclass(frozen=True)
+class Target:
+    """The cluster notebook 12 kills a node of, and why that one (:func:`failover_target`)."""
+
+    bootstrap: str
+    note: str
+
+
+def failover_target() -> Target:
+    """The cluster to kill a coordinator in (notebook 12).
+
+    ``KAFKA_BOOTSTRAP_SERVERS`` naming the course's own cluster: that one. Naming anything
+    else (a single broker, or a cluster whose nodes this course did not start and so cannot
+    SIGKILL): the course's own three-node cluster (:func:`helpers.cluster.ensure_cluster`,
+    started if needed), and ``note`` says so. Unset: the course's own cluster.
+    """
+    from .broker import ENV_BOOTSTRAP
+    from .cluster import cluster_status, ensure_cluster
+
+    env = os.environ.get(ENV_BOOTSTRAP, "").strip()
+    status = cluster_status()
+    ours = set(str(status.get("bootstrap") or "").split(",")) - {""}
+    if env and status.get("running") and set(env.split(",")) <= ours:
+        return Target(ensure_cluster().bootstrap, f"{ENV_BOOTSTRAP} names the course's own "
+                      "three-node cluster: its nodes can be killed from here")
+    info = ensure_cluster()
+    if env:
+        return Target(info.bootstrap, f"{ENV_BOOTSTRAP}={env} is not the course's three-node cluster, "
+                      "so this notebook cannot SIGKILL one of its nodes: the kill sections run on the "
+                      f"course's own cluster instead, at {info.bootstrap}")
+    return Target(info.bootstrap, f"the course's own three-node cluster, at {info.bootstrap}")
 
 
 # ---------------------------------------------------------------------------- where the coordinator is
@@ -347,7 +385,7 @@ def _read(workdir: Path, mode: str, kind: str) -> list[dict[str, Any]]:
 
 def run_failover(modes: Sequence[str] = FAILOVER_MODES, *, bootstrap: str,
                  kill_coordinator: Callable[[str], int], n_messages: int = 4000,
-                 partitions: int = 3, topic: str | None = None, process_ms: float = 5.0,
+                 partitions: int = 3, topic: str | None = None, process_ms: float = 10.0,
                  max_poll_records: int = 20,
                  auto_commit_interval_ms: int = 500, kill_after_s: float = 1.0,
                  commits_after: int = 3, timeout_s: float = 120.0,
@@ -358,7 +396,8 @@ def run_failover(modes: Sequence[str] = FAILOVER_MODES, *, bootstrap: str,
     ``kill_coordinator(group)`` must SIGKILL the node coordinating ``group`` and return its
     id; all groups share that node. ``kill_after_s``: when to kill, in seconds after every
     consumer had its first commit acknowledged. Run 1 of each mode is stopped (SIGTERM)
-    once ``commits_after`` commits succeeded after the kill; run 2 drains the topic.
+    once ``commits_after`` commits succeeded after the kill; run 2 drains the topic (in
+    batches of 500, without the simulated work).
     ``process_ms`` per record keeps run 1 busy through the failover (``n_messages`` must
     outlast it). ``topic``: an existing topic to read (trials can share one; each has its own
     groups), else a new one is created with 3 replicas and seeded with ``n_messages``.
@@ -408,7 +447,7 @@ def run_failover(modes: Sequence[str] = FAILOVER_MODES, *, bootstrap: str,
             def cfg(mode: str, run: int) -> dict[str, Any]:
                 return {"mode": mode, "run": run, "topic": topic, "group_id": groups[mode],
                         "bootstrap": bootstrap, "end_offsets": ends,
-                        "max_poll_records": max_poll_records,
+                        "max_poll_records": max_poll_records if run == 1 else 500,
                         "auto_commit_interval_ms": auto_commit_interval_ms,
                         "process_ms": process_ms if run == 1 else 0.0,
                         "max_seconds": timeout_s, "idle_s": 10.0 if run == 2 else None,
