@@ -85,3 +85,74 @@ def test_run_failover_rejects_nonsense_before_touching_a_broker():
         fo.run_failover(["nope"], bootstrap="127.0.0.1:1", kill_coordinator=lambda g: 1)
     with pytest.raises(ValueError, match="kill_after_s"):
         fo.run_failover(["sync"], bootstrap="127.0.0.1:1", kill_coordinator=lambda g: 1, kill_after_s=-1)
+
+
+# ---------------------------------------------------------------------------- plot and lab, headless
+
+def fake_report(node=2, kill_t=5.0):
+    def mode_rows(first):
+        ok, bad = {"outcome": "success", "retriable": None}, {"outcome": "error", "retriable": True}
+        commits = [{"run": 1, "mode": "sync", "wall": kill_t - 1, **ok},
+                   {"run": 1, "mode": "async", "wall": kill_t + 1, **bad},
+                   {"run": 1, "mode": "auto", "wall": kill_t + first, **ok}]
+        return {"commits": commits, "ledger": [{"run": 1, "t": kill_t + d / 10} for d in range(-20, 120)],
+                "events": [{"kind": "dead", "wall": kill_t + 0.5}], "kill_to_first_commit_s": first,
+                "group": "g", "coordinator_before": node, "coordinator_after": 3,
+                "longest_commit_call_s": 1.0,
+                "longest_pause_s": 9.0, "acked_before": {0: 5}, "found_after": {0: 7}, "went_backwards": {},
+                "duplicates": 0, "lost": 0, "failover_results": []}
+
+    return fo.FailoverReport(node, kill_t, 0.0, "t", 100, {"sync": mode_rows(9.5), "async": mode_rows(10.0)},
+                             {"went_backwards": {}})
+
+
+def test_plot_failover_marks_the_kill_each_lane_and_the_outcomes():
+    from helpers.plots import plot_failover
+
+    fig = plot_failover(fake_report())
+    top = fig.axes[0]
+    assert [t.get_text() for t in top.get_yticklabels()] == ["sync", "async"]
+    labels = top.get_legend_handles_labels()[1]
+    assert {"success", "retriable error", "kafka-python marks the coordinator dead"} <= set(labels)
+    assert any("node 2 SIGKILLed" in t.get_text() for t in top.texts)
+
+
+def test_failover_lab_runs_in_the_background_and_recovers_the_node():
+    from helpers import widgets
+
+    calls = []
+
+    def trial(modes, **kw):
+        calls.append((modes, kw))
+        kw["on_stage"]("running")
+        return fake_report()
+
+    lab = widgets.failover_lab(mode="sync", trial=trial, bootstrap="b", kill_coordinator=None,
+                               recover=lambda node: {"node": node, "in_sync_s": 0.1})
+    lab.kill_after.value = 2.5
+    lab.run_button.click()
+    rep = lab.wait(10)
+    assert rep is not None and lab.last_error is None and lab.runs == 1
+    assert calls[0][0] == ["sync"] and calls[0][1]["kill_after_s"] == 2.5 and calls[0][1]["bootstrap"] == "b"
+    assert lab.last_recovery == {"node": 2, "in_sync_s": 0.1} and lab.status.value == "done"
+    assert "node 2 SIGKILLed" in lab.report.value and lab.last_figure is not None
+    lab.mode.value = "all four modes"
+    lab.click()
+    lab.wait(10)
+    assert calls[1][0] == ["sync", "async", "combined", "auto"] and lab.runs == 2
+
+
+def test_failover_lab_shows_a_failed_run_and_rejects_nonsense():
+    from helpers import widgets
+
+    def boom(modes, **kw):
+        raise fo.FailoverError("the cluster has 2 live broker(s)")
+
+    lab = widgets.failover_lab(trial=boom)
+    lab.run()
+    assert isinstance(lab.last_error, fo.FailoverError) and "2 live broker" in lab.status.value
+    assert not lab.run_button.disabled
+    with pytest.raises(ValueError, match="mode"):
+        widgets.failover_lab(mode="nope", trial=boom)
+    with pytest.raises(ValueError, match="kill_after_s"):
+        widgets.failover_lab(kill_after_s=9, trial=boom)
