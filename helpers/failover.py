@@ -404,7 +404,6 @@ def run_failover(modes: Sequence[str] = FAILOVER_MODES, *, bootstrap: str,
     Raises :class:`FailoverError` when the cluster cannot take the kill.
     """
     from .modes import get_mode
-    from .topics import admin_client
 
     for m in modes:
         get_mode(m)
@@ -414,107 +413,150 @@ def run_failover(modes: Sequence[str] = FAILOVER_MODES, *, bootstrap: str,
         raise ValueError(f"kill_after_s must be between 0 and 30 seconds, not {kill_after_s!r}")
     if isinstance(n_messages, bool) or not isinstance(n_messages, int) or n_messages < 100:
         raise ValueError(f"n_messages must be a whole number >= 100, not {n_messages!r}")
-    stage = on_stage or (lambda _s: None)
-    t0 = time.time()
-    deadline = t0 + timeout_s
     own = workdir is None
     wd = Path(tempfile.mkdtemp(prefix="failover-")) if own else Path(workdir)  # type: ignore[arg-type]
     wd.mkdir(parents=True, exist_ok=True)
-    procs: dict[str, subprocess.Popen[bytes]] = {}
+    trial = _Trial(list(modes), bootstrap, wd, time.time() + timeout_s, on_stage or (lambda _s: None),
+                   {"process_ms": process_ms, "max_poll_records": max_poll_records,
+                    "auto_commit_interval_ms": auto_commit_interval_ms, "kill_after_s": kill_after_s,
+                    "max_seconds": timeout_s})
     try:
-        with admin_client(bootstrap) as admin:
+        trial.prepare(topic, n_messages, partitions)
+        trial.run1()
+        trial.kill(kill_coordinator, kill_after_s)
+        trial.watch(commits_after)
+        trial.run2()
+        return trial.report()
+    finally:
+        trial.stop_all()
+        if own:
+            shutil.rmtree(wd, ignore_errors=True)
+
+
+class _Trial:
+    """One :func:`run_failover` call, step by step (the parent process's side)."""
+
+    def __init__(self, modes: list[str], bootstrap: str, wd: Path, deadline: float,
+                 stage: Callable[[str], None], settings: dict[str, Any]) -> None:
+        self.modes, self.bootstrap, self.wd, self.deadline = modes, bootstrap, wd, deadline
+        self.stage, self.settings, self.t0 = stage, settings, time.time()
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.found: dict[str, Any] = {}
+
+    def prepare(self, topic: str | None, n_messages: int, partitions: int) -> None:
+        """Check the cluster, pick the groups (one node coordinates all), the topic, the witness."""
+        from .topics import admin_client
+
+        with admin_client(self.bootstrap) as admin:
             brokers = [b for b in admin.describe_cluster()["brokers"] if not b.get("is_fenced")]
             if len(brokers) < 3:
-                raise FailoverError(f"the cluster at {bootstrap} has {len(brokers)} live broker(s); "
+                raise FailoverError(f"the cluster at {self.bootstrap} has {len(brokers)} live broker(s); "
                                     "killing a coordinator needs 3 (start the course's cluster)")
             layout = _ensure_offsets_topic(admin)
-            stage("choosing groups that share one coordinator")
-            node, groups = pick_groups([*modes, "witness"], {p: v["leader"] for p, v in layout.items()})
-            before = {label: placement(admin, g) for label, g in groups.items()}
-            short = [f"{b['offsets_partition']} (isr {b['isr']})" for b in before.values()
-                     if b["isr"] != b["replicas"]]
-            if short:
-                raise FailoverError("__consumer_offsets partition(s) " + ", ".join(short) + " are not "
-                                    "fully in sync: a node is down or catching up; wait_in_sync() first")
-            if topic is None:
-                stage(f"creating a topic (replication factor 3) and seeding {n_messages} records")
-                topic = make_topic(bootstrap, n_messages, partitions)
-            end_offsets = _ends(bootstrap, topic)
-            partitions, n_messages = len(end_offsets), sum(end_offsets.values())
-            witness_acked = _witness_commit(bootstrap, groups["witness"], topic, partitions)
-            ends = {str(p): n for p, n in end_offsets.items()}
+            self.stage("choosing groups that share one coordinator")
+            self.node, self.groups = pick_groups([*self.modes, "witness"],
+                                                 {p: v["leader"] for p, v in layout.items()})
+            self.before = {label: placement(admin, g) for label, g in self.groups.items()}
+        short = [f"{b['offsets_partition']} (isr {b['isr']})" for b in self.before.values()
+                 if b["isr"] != b["replicas"]]
+        if short:
+            raise FailoverError("__consumer_offsets partition(s) " + ", ".join(short) + " are not "
+                                "fully in sync: a node is down or catching up; wait_in_sync() first")
+        if topic is None:
+            self.stage(f"creating a topic (replication factor 3) and seeding {n_messages} records")
+            topic = make_topic(self.bootstrap, n_messages, partitions)
+        self.topic = topic
+        self.ends = _ends(self.bootstrap, topic)
+        self.witness_acked = _witness_commit(self.bootstrap, self.groups["witness"], topic, len(self.ends))
 
-            def cfg(mode: str, run: int) -> dict[str, Any]:
-                return {"mode": mode, "run": run, "topic": topic, "group_id": groups[mode],
-                        "bootstrap": bootstrap, "end_offsets": ends,
-                        "max_poll_records": max_poll_records if run == 1 else 500,
-                        "auto_commit_interval_ms": auto_commit_interval_ms,
-                        "process_ms": process_ms if run == 1 else 0.0,
-                        "max_seconds": timeout_s, "idle_s": 10.0 if run == 2 else None,
-                        "stop_when_drained": run == 2,
-                        **{k: str(wd / f"{mode}.{k}.jsonl")
-                           for k in ("ledger", "commits", "callbacks", "events")}}
+    def _cfg(self, mode: str, run: int) -> dict[str, Any]:
+        s = self.settings
+        return {"mode": mode, "run": run, "topic": self.topic, "group_id": self.groups[mode],
+                "bootstrap": self.bootstrap, "end_offsets": {str(p): e for p, e in self.ends.items()},
+                "max_poll_records": s["max_poll_records"] if run == 1 else 500,
+                "auto_commit_interval_ms": s["auto_commit_interval_ms"],
+                "process_ms": s["process_ms"] if run == 1 else 0.0, "max_seconds": s["max_seconds"],
+                "idle_s": 10.0 if run == 2 else None, "stop_when_drained": run == 2,
+                **{k: str(self.wd / f"{mode}.{k}.jsonl")
+                   for k in ("ledger", "commits", "callbacks", "events")}}
 
-            stage("run 1: one consumer per mode starts and commits")
-            procs = {m: _start(cfg(m, 1), wd) for m in modes}
-            _wait_until(lambda: all(any(c.get("outcome") == "success" for c in _read(wd, m, "commits"))
-                                    for m in modes), deadline, procs, wd, "a first acknowledged commit")
-            time.sleep(kill_after_s)  # the experiment's schedule: when to kill
-            kill_start = time.time()
-            stage(f"SIGKILL the coordinator (node {node})")
-            killed = int(kill_coordinator(groups[modes[0]]))
-            kill_wall = time.time()
-            found: dict[str, Any] = {}
-            reader = threading.Thread(target=_read_after, daemon=True, args=(
-                bootstrap, {**{m: groups[m] for m in modes}, "witness": groups["witness"]}, topic,
-                found, max(5.0, deadline - time.time())))
-            reader.start()
-            stage("failover: waiting for each mode's commits to succeed again")
-            stopped: set[str] = set()
-            while len(stopped) < len(modes):
-                for m in modes:
-                    ok = [c for c in _read(wd, m, "commits") if c.get("outcome") == "success"
-                          and float(c["wall"]) > kill_wall and c.get("node") != killed]
-                    if m not in stopped and (len(ok) >= commits_after or procs[m].poll() is not None):
-                        procs[m].send_signal(signal.SIGTERM)
-                        stopped.add(m)
-                if time.time() > deadline:
-                    raise TimeoutError(f"commits did not succeed again within {timeout_s:.0f} s of "
-                                       f"the trial's start in {sorted(set(modes) - stopped)}")
-                time.sleep(_TICK_S)
-            _wait_exit(procs, deadline, wd, 1)
-            reader.join(max(0.1, deadline - time.time()))
-            after = {label: placement(admin, g) for label, g in groups.items()}
-            stopped_at = {m: _committed(admin, groups[m], topic) for m in modes}
-            stage("run 2: a fresh consumer per mode drains the topic")
-            procs = {m: _start(cfg(m, 2), wd) for m in modes}
-            _wait_exit(procs, deadline, wd, 2)
-            final = {m: _committed(admin, groups[m], topic) for m in modes}
-        stage("counting")
-        offsets = {int(p): (0, int(e)) for p, e in ends.items()}
-        results = {m: _mode_result(m, wd, groups[m], before[m], after[m], offsets, kill_start,
-                                   kill_wall, killed, found.get(m), stopped_at[m], final[m], t0)
-                   for m in modes}
-        w_found = found.get("witness") or {}
-        reader_errors = found.get("errors") or []
-        witness = {"group": groups["witness"], "acked_before": witness_acked,
-                   "found_after": w_found.get("offsets"), "found_after_s": w_found.get("after_s"),
-                   "went_backwards": went_backwards(w_found.get("offsets") or {}, witness_acked),
-                   "coordinator_before": before["witness"]["leader"],
-                   "coordinator_after": after["witness"]["leader"],
-                   "reader_errors": len(reader_errors), "reader_first_errors": reader_errors[:5]}
-        return FailoverReport(killed, kill_wall - t0, t0, topic, n_messages, results, witness,
-                              {"expected_node": node, "process_ms": process_ms,
-                               "max_poll_records": max_poll_records,
-                               "auto_commit_interval_ms": auto_commit_interval_ms,
-                               "kill_after_s": kill_after_s, "partitions": partitions})
-    finally:
-        for proc in procs.values():
+    def run1(self) -> None:
+        """Start one consumer per mode; return once each had a commit acknowledged."""
+        self.stage("run 1: one consumer per mode starts and commits")
+        self.procs = {m: _start(self._cfg(m, 1), self.wd) for m in self.modes}
+        _wait_until(lambda: all(any(c.get("outcome") == "success" for c in _read(self.wd, m, "commits"))
+                                for m in self.modes), self.deadline, self.procs, self.wd,
+                    "a first acknowledged commit")
+
+    def kill(self, kill_coordinator: Callable[[str], int], kill_after_s: float) -> None:
+        """Wait ``kill_after_s``, kill the coordinator, start reading the offsets it kept."""
+        time.sleep(kill_after_s)  # the experiment's schedule: when to kill
+        self.kill_start = time.time()
+        self.stage(f"SIGKILL the coordinator (node {self.node})")
+        self.killed = int(kill_coordinator(self.groups[self.modes[0]]))
+        self.kill_wall = time.time()
+        self.reader = threading.Thread(target=_read_after, daemon=True, args=(
+            self.bootstrap, {**{m: self.groups[m] for m in self.modes}, "witness": self.groups["witness"]},
+            self.topic, self.found, max(5.0, self.deadline - time.time())))
+        self.reader.start()
+
+    def watch(self, commits_after: int) -> None:
+        """SIGTERM each run-1 consumer once ``commits_after`` commits succeeded after the kill."""
+        self.stage("failover: waiting for each mode's commits to succeed again")
+        stopped: set[str] = set()
+        while len(stopped) < len(self.modes):
+            for m in self.modes:
+                ok = [c for c in _read(self.wd, m, "commits") if c.get("outcome") == "success"
+                      and float(c["wall"]) > self.kill_wall and c.get("node") != self.killed]
+                if m not in stopped and (len(ok) >= commits_after or self.procs[m].poll() is not None):
+                    self.procs[m].send_signal(signal.SIGTERM)
+                    stopped.add(m)
+            if time.time() > self.deadline:
+                late = sorted(set(self.modes) - stopped)
+                raise TimeoutError(f"commits did not succeed again within {self.settings['max_seconds']:.0f} "
+                                   f"s of the trial's start in {late}")
+            time.sleep(_TICK_S)
+        _wait_exit(self.procs, self.deadline, self.wd, 1)
+        self.reader.join(max(0.1, self.deadline - time.time()))
+
+    def run2(self) -> None:
+        """Where the coordinators are now; a fresh consumer per mode drains the topic."""
+        from .topics import admin_client
+
+        with admin_client(self.bootstrap) as admin:
+            self.after = {label: placement(admin, g) for label, g in self.groups.items()}
+            self.stopped_at = {m: _committed(admin, self.groups[m], self.topic) for m in self.modes}
+            self.stage("run 2: a fresh consumer per mode drains the topic")
+            self.procs = {m: _start(self._cfg(m, 2), self.wd) for m in self.modes}
+            _wait_exit(self.procs, self.deadline, self.wd, 2)
+            self.final = {m: _committed(admin, self.groups[m], self.topic) for m in self.modes}
+
+    def report(self) -> FailoverReport:
+        self.stage("counting")
+        offsets = {p: (0, e) for p, e in self.ends.items()}
+        results = {m: _mode_result(m, self.wd, self.groups[m], self.before[m], self.after[m], offsets,
+                                   self.kill_start, self.kill_wall, self.killed, self.found.get(m),
+                                   self.stopped_at[m], self.final[m], self.t0)
+                   for m in self.modes}
+        got = self.found.get("witness") or {}
+        errors = self.found.get("errors") or []
+        witness = {"group": self.groups["witness"], "acked_before": self.witness_acked,
+                   "found_after": got.get("offsets"), "found_after_s": got.get("after_s"),
+                   "went_backwards": went_backwards(got.get("offsets") or {}, self.witness_acked),
+                   "coordinator_before": self.before["witness"]["leader"],
+                   "coordinator_after": self.after["witness"]["leader"],
+                   "reader_errors": len(errors), "reader_first_errors": errors[:5]}
+        settings = {k: v for k, v in self.settings.items() if k != "max_seconds"}
+        return FailoverReport(self.killed, self.kill_wall - self.t0, self.t0, self.topic,
+                              sum(self.ends.values()), results, witness,
+                              {"expected_node": self.node, **settings, "partitions": len(self.ends)})
+
+    def stop_all(self) -> None:
+        """Leave no worker behind (an exception, a timeout, KeyboardInterrupt)."""
+        for proc in self.procs.values():
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-        if own:
-            shutil.rmtree(wd, ignore_errors=True)
 
 
 def _ends(bootstrap: str, topic: str) -> dict[int, int]:
