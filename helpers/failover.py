@@ -540,7 +540,9 @@ class _Trial:
                    for m in self.modes}
         got = self.found.get("witness") or {}
         errors = self.found.get("errors") or []
-        witness = {"group": self.groups["witness"], "acked_before": self.witness_acked,
+        witness = {"group": self.groups["witness"],
+                   "offsets_partition": self.before["witness"]["offsets_partition"],
+                   "acked_before": self.witness_acked,
                    "found_after": got.get("offsets"), "found_after_s": got.get("after_s"),
                    "went_backwards": went_backwards(got.get("offsets") or {}, self.witness_acked),
                    "coordinator_before": self.before["witness"]["leader"],
