@@ -54,6 +54,10 @@ def main() -> None:
     parser.add_argument("--kill-after", default="0.5,1,2,3",
                         help="seconds after the first acknowledged commits, used in turn")
     parser.add_argument("--out", default=".course/bench/coordinator_kills.jsonl")
+    parser.add_argument("--resume", action="store_true",
+                        help="count the kills already in --out (an interrupted run) toward --kills")
+    parser.add_argument("--restart-timeout", type=float, default=240.0,
+                        help="seconds a restarted node may take to answer (a loaded machine is slow)")
     args = parser.parse_args()
 
     from helpers import cluster
@@ -63,7 +67,11 @@ def main() -> None:
     moments = [float(x) for x in args.kill_after.split(",")]
     target = fo.failover_target()
     print(target.note, flush=True)
-    cluster.wait_in_sync()
+    for n, node in cluster.cluster_status()["nodes"].items():  # a node an interrupted run left down
+        if not node["alive"]:
+            print(f"node {n} is down: restarting it", flush=True)
+            cluster.restart_node(int(n), timeout=args.restart_timeout)
+    cluster.wait_in_sync(args.restart_timeout)
     topic = fo.make_topic(target.bootstrap, args.messages)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -74,15 +82,18 @@ def main() -> None:
         return node
 
     rows: list[dict] = []
+    if args.resume and out.exists():
+        rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+        print(f"resuming after {len(rows)} kills already in {out}", flush=True)
     t_all = time.perf_counter()
-    for i in range(args.kills):
+    for i in range(len(rows), args.kills):
         cluster.wait_in_sync()
         t0 = time.perf_counter()
         rep = fo.run_failover(modes, bootstrap=target.bootstrap, kill_coordinator=kill_coordinator,
                               topic=topic, kill_after_s=moments[i % len(moments)])
         trial_s = time.perf_counter() - t0
-        restart_s = cluster.restart_node(rep.node)
-        in_sync_s = cluster.wait_in_sync()
+        restart_s = cluster.restart_node(rep.node, timeout=args.restart_timeout)
+        in_sync_s = cluster.wait_in_sync(args.restart_timeout)
         row = {"kill": i + 1, **rep.summary(), "trial_s": round(trial_s, 1),
                "restart_s": round(restart_s, 1), "in_sync_s": round(in_sync_s, 1),
                "kill_after_s": moments[i % len(moments)]}
@@ -96,7 +107,7 @@ def main() -> None:
               f"{[m for m, r in rep.modes.items() if r['went_backwards']] or 'none'}, witness "
               f"{'went backwards' if rep.witness['went_backwards'] else 'kept'}; trial {trial_s:.0f} s, "
               f"restart {restart_s:.1f} s, in sync {in_sync_s:.1f} s", flush=True)
-    print(f"\n{len(rows)} kills in {time.perf_counter() - t_all:.0f} s; rows in {out}\n")
+    print(f"\n{len(rows)} kills ({time.perf_counter() - t_all:.0f} s in this run); rows in {out}\n")
     print(_table(rows))
     restarts = [r["restart_s"] for r in rows]
     back = sum(1 for r in rows if r["witness"]["went_backwards"])

@@ -296,7 +296,8 @@ class FailoverReport:
     def summary(self) -> dict[str, Any]:
         """JSON-ready headline numbers, per mode."""
         keep = ("group", "offsets_partition", "coordinator_before", "coordinator_after",
-                "kill_to_first_commit_s", "first_commit_node", "longest_commit_call_s",
+                "kill_to_first_commit_s", "first_commit_node", "generation_before", "generation_after",
+                "longest_commit_call_s",
                 "longest_pause_s", "acked_before", "found_after", "went_backwards",
                 "final_committed", "processed", "duplicates", "duplicates_run1", "lost",
                 "failover_results", "dead_marks", "run1_stopped", "run1_error")
@@ -638,6 +639,7 @@ def _mode_result(mode: str, wd: Path, group: str, before: dict[str, Any], after:
     cbs = [{**c, "call": "callback"} for c in callbacks if c.get("run") == 1
            and kill_wall <= float(c["wall"]) <= t_first + 1.0]
     acked = acked_before(run1, kill_start)
+    before_kill = [c for c in run1 if c.get("outcome") == "success" and float(c["wall"]) < kill_start]
     got = (found or {}).get("offsets") or {}
     tally, tally1 = tally_ledger(ledger, offsets), tally_ledger([e for e in ledger if e["run"] == 1], offsets)
     lat = [float(c["latency_ms"]) / 1000 for c in run1 if c.get("latency_ms") is not None
@@ -653,6 +655,8 @@ def _mode_result(mode: str, wd: Path, group: str, before: dict[str, Any], after:
         "isr_after": after["isr"],
         "kill_to_first_commit_s": round(t_first - kill_wall, 3) if first else None,
         "first_commit_node": first.get("node") if first else None,
+        "generation_before": before_kill[-1].get("generation") if before_kill else None,
+        "generation_after": first.get("generation") if first else None,
         "longest_commit_call_s": round(max(lat), 3) if lat else None,
         "longest_pause_s": longest_pause(ledger, kill_wall),
         "acked_before": acked, "found_after": got, "found_after_s": (found or {}).get("after_s"),

@@ -9,7 +9,7 @@ loops do. Four files, each a JSON line per event, written with one ``O_APPEND`` 
 * ``ledger``: one line per processed record (as the crash lab's);
 * ``commits``: every commit attempt a :class:`~helpers.tracing.CommitTracer` saw, with the
   exception's class, whether kafka-python marks it retriable, and the node that coordinated
-  the group when the answer came;
+  the group and the group's generation when the answer came;
 * ``callbacks``: every call of the async commit callback, with what it received;
 * ``events``: kafka-python's own log lines about the coordinator ("Marking the coordinator
   dead ...", "Discovered coordinator ..."): what ``commit()`` retried without telling you.
@@ -103,7 +103,8 @@ def _run(cfg: dict[str, Any]) -> int:
 
             retriable = bool(getattr(getattr(kafka.errors, cls, None), "retriable", False))
         append_row(fds["commits"], {**row, "run": run, "wall": time.time(), "result": cls,
-                                    "retriable": retriable, "node": node_of(coord.coordinator_id)})
+                                    "retriable": retriable, "node": node_of(coord.coordinator_id),
+                                    "generation": coord._generation.generation_id})
 
     CommitTracer(sink=on_attempt).attach(consumer)
     log = logging.getLogger("kafka.coordinator")
