@@ -279,7 +279,8 @@ class FailoverReport:
         """One row per mode: the kill table."""
         import pandas as pd
 
-        cols = ["group", "coordinator_before", "coordinator_after", "kill_to_first_commit_s",
+        cols = ["group", "coordinator_before", "coordinator_after", "kill_to_new_coordinator_s",
+                "kill_to_first_commit_s",
                 "longest_commit_call_s", "longest_pause_s", "acked_before", "found_after",
                 "went_backwards", "duplicates", "lost"]
         return pd.DataFrame([{"mode": m, **{c: r.get(c) for c in cols}}
@@ -296,7 +297,8 @@ class FailoverReport:
     def summary(self) -> dict[str, Any]:
         """JSON-ready headline numbers, per mode."""
         keep = ("group", "offsets_partition", "coordinator_before", "coordinator_after",
-                "kill_to_first_commit_s", "first_commit_node", "generation_before", "generation_after",
+                "kill_to_new_coordinator_s", "kill_to_first_commit_s", "first_commit_node",
+                "generation_before", "generation_after",
                 "longest_commit_call_s",
                 "longest_pause_s", "acked_before", "found_after", "went_backwards",
                 "final_committed", "processed", "duplicates", "duplicates_run1", "lost",
@@ -624,6 +626,13 @@ def _read_once(bootstrap: str, group: str, topic: str, out: dict[str, Any]) -> N
         out["error"] = f"{type(exc).__name__}: {str(exc)[:120]}"
 
 
+def _found_after(events: list[dict[str, Any]], t: float, dead: int) -> float | None:
+    """Seconds from ``t`` until the consumer discovered a coordinator other than ``dead``."""
+    found = [float(e["wall"]) for e in events if e.get("kind") == "found" and float(e["wall"]) > t
+             and e.get("node") is not None and e.get("node") != dead]
+    return round(min(found) - t, 3) if found else None
+
+
 def _mode_result(mode: str, wd: Path, group: str, before: dict[str, Any], after: dict[str, Any],
                  offsets: dict[int, tuple[int, int]], kill_start: float, kill_wall: float,
                  killed: int, found: dict[str, Any] | None, stopped_at: dict[int, int],
@@ -653,6 +662,7 @@ def _mode_result(mode: str, wd: Path, group: str, before: dict[str, Any], after:
         "group": group, "offsets_partition": before["offsets_partition"],
         "coordinator_before": before["leader"], "coordinator_after": after["leader"],
         "isr_after": after["isr"],
+        "kill_to_new_coordinator_s": _found_after(events, kill_wall, killed),
         "kill_to_first_commit_s": round(t_first - kill_wall, 3) if first else None,
         "first_commit_node": first.get("node") if first else None,
         "generation_before": before_kill[-1].get("generation") if before_kill else None,

@@ -156,3 +156,11 @@ def test_failover_lab_shows_a_failed_run_and_rejects_nonsense():
         widgets.failover_lab(mode="nope", trial=boom)
     with pytest.raises(ValueError, match="kill_after_s"):
         widgets.failover_lab(kill_after_s=9, trial=boom)
+
+
+def test_new_coordinator_is_the_first_discovery_of_another_node():
+    events = [{"kind": "found", "wall": 1.0, "node": 1}, {"kind": "dead", "wall": 2.0},
+              {"kind": "found", "wall": 3.0, "node": 1}, {"kind": "found", "wall": 4.0, "node": 2}]
+    assert fo._found_after(events, 1.5, dead=1) == 2.5
+    assert fo._found_after(events, 1.5, dead=3) == 1.5
+    assert fo._found_after(events, 5.0, dead=1) is None
