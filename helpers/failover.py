@@ -294,6 +294,15 @@ class FailoverReport:
         rows = [{"mode": m, **row} for m, r in self.modes.items() for row in r["failover_results"]]
         return pd.DataFrame(rows, columns=["mode", "call", "result", "retriable", "count"])
 
+    def callback_failures(self, mode: str = "async") -> int:
+        """How many of run 1's async callbacks received an exception from the kill until one
+        second after the mode's first successful commit (notebook 12's exercise)."""
+        r = self.modes[mode]
+        end = self.kill_t + (r["kill_to_first_commit_s"] if r["kill_to_first_commit_s"] is not None
+                             else float("inf")) + 1.0
+        return sum(1 for c in r["callbacks"] if c.get("run") == 1 and c.get("retriable") is not None
+                   and self.kill_t <= float(c["wall"]) <= end)
+
     def summary(self) -> dict[str, Any]:
         """JSON-ready headline numbers, per mode."""
         keep = ("group", "offsets_partition", "coordinator_before", "coordinator_after",

@@ -164,3 +164,15 @@ def test_new_coordinator_is_the_first_discovery_of_another_node():
     assert fo._found_after(events, 1.5, dead=1) == 2.5
     assert fo._found_after(events, 1.5, dead=3) == 1.5
     assert fo._found_after(events, 5.0, dead=1) is None
+
+
+def test_callback_failures_counts_exceptions_in_the_failover_window():
+    rep = fake_report(kill_t=5.0)
+    rep.modes["async"]["callbacks"] = [
+        {"run": 1, "wall": 4.9, "retriable": True},     # before the kill
+        {"run": 1, "wall": 6.0, "retriable": True},
+        {"run": 1, "wall": 15.5, "retriable": False},   # first success at 15.0, +1 s
+        {"run": 1, "wall": 15.1, "retriable": None},    # a success: not counted
+        {"run": 1, "wall": 16.5, "retriable": True},    # too late
+        {"run": 2, "wall": 7.0, "retriable": True}]     # run 2
+    assert rep.callback_failures("async") == 2
