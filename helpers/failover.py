@@ -55,6 +55,7 @@ __all__ = [
     "first_success_after",
     "longest_pause",
     "make_topic",
+    "not_in_log",
     "offsets_topic_layout",
     "pick_groups",
     "placement",
@@ -108,6 +109,12 @@ def went_backwards(found: Mapping[Any, int | None],
     have = {_partition(k): v for k, v in found.items()}
     return {int(p): (have.get(int(p)), int(a)) for p, a in sorted(acked.items(), key=lambda kv: int(kv[0]))
             if have.get(int(p)) is None or int(have[int(p)]) < int(a)}  # type: ignore[arg-type]
+
+
+def not_in_log(acked: Mapping[Any, int], in_log: set[tuple[int, int]]) -> dict[int, int]:
+    """Acknowledged ``{partition: offset}`` with no commit record ``(partition, offset)`` in the
+    ``__consumer_offsets`` log: commits lost with the coordinator; empty when none (notebook 12)."""
+    return {_partition(p): int(a) for p, a in acked.items() if (_partition(p), int(a)) not in in_log}
 
 
 def result_counts(rows: Iterable[Mapping[str, Any]], *, call: str = "mode") -> list[dict[str, Any]]:
@@ -309,7 +316,7 @@ class FailoverReport:
                 "kill_to_new_coordinator_s", "kill_to_first_commit_s", "first_commit_node",
                 "generation_before", "generation_after",
                 "longest_commit_call_s",
-                "longest_pause_s", "acked_before", "found_after", "went_backwards",
+                "longest_pause_s", "acked_before", "found_after", "went_backwards", "acked_not_in_log",
                 "final_committed", "processed", "duplicates", "duplicates_run1", "lost",
                 "failover_results", "dead_marks", "run1_stopped", "run1_error")
         return {"node": self.node, "kill_t": round(self.kill_t, 3), "topic": self.topic,
@@ -479,6 +486,9 @@ class _Trial:
             topic = make_topic(self.bootstrap, n_messages, partitions)
         self.topic = topic
         self.ends = _ends(self.bootstrap, topic)
+        from .inspection import offsets_topic_snapshot
+
+        self.snapshot = offsets_topic_snapshot(self.bootstrap)  # read only the commits written from now on
         self.witness_acked = _witness_commit(self.bootstrap, self.groups["witness"], topic, len(self.ends))
 
     def _cfg(self, mode: str, run: int) -> dict[str, Any]:
@@ -535,6 +545,8 @@ class _Trial:
         """Where the coordinators are now; a fresh consumer per mode drains the topic."""
         from .topics import admin_client
 
+        self.in_log = {label: _commit_log(self.bootstrap, g, self.topic, self.snapshot)
+                       for label, g in self.groups.items()}
         with admin_client(self.bootstrap) as admin:
             self.after = {label: placement(admin, g) for label, g in self.groups.items()}
             self.stopped_at = {m: _committed(admin, self.groups[m], self.topic) for m in self.modes}
@@ -548,7 +560,7 @@ class _Trial:
         offsets = {p: (0, e) for p, e in self.ends.items()}
         results = {m: _mode_result(m, self.wd, self.groups[m], self.before[m], self.after[m], offsets,
                                    self.kill_start, self.kill_wall, self.killed, self.found.get(m),
-                                   self.stopped_at[m], self.final[m], self.t0)
+                                   self.stopped_at[m], self.final[m], self.t0, self.in_log[m])
                    for m in self.modes}
         got = self.found.get("witness") or {}
         errors = self.found.get("errors") or []
@@ -557,6 +569,7 @@ class _Trial:
                    "acked_before": self.witness_acked,
                    "found_after": got.get("offsets"), "found_after_s": got.get("after_s"),
                    "went_backwards": went_backwards(got.get("offsets") or {}, self.witness_acked),
+                   "acked_not_in_log": not_in_log(self.witness_acked, self.in_log["witness"]),
                    "coordinator_before": self.before["witness"]["leader"],
                    "coordinator_after": self.after["witness"]["leader"],
                    "reader_errors": len(errors), "reader_first_errors": errors[:5]}
@@ -571,6 +584,16 @@ class _Trial:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def _commit_log(bootstrap: str, group: str, topic: str, since: dict[int, int]) -> set[tuple[int, int]]:
+    """Every (partition, offset) ``group`` committed for ``topic``, as the ``__consumer_offsets``
+    log holds it now (read from the partitions' current leaders)."""
+    from .inspection import commit_records
+
+    return {(int(r["committed_partition"]), int(r["committed_offset"]))
+            for r in commit_records(group, bootstrap, topic=topic, since=since)
+            if r.get("kind") == "offset_commit" and r.get("committed_offset") is not None}
 
 
 def _ends(bootstrap: str, topic: str) -> dict[int, int]:
@@ -645,7 +668,7 @@ def _found_after(events: list[dict[str, Any]], t: float, dead: int) -> float | N
 def _mode_result(mode: str, wd: Path, group: str, before: dict[str, Any], after: dict[str, Any],
                  offsets: dict[int, tuple[int, int]], kill_start: float, kill_wall: float,
                  killed: int, found: dict[str, Any] | None, stopped_at: dict[int, int],
-                 final: dict[int, int], t0: float) -> dict[str, Any]:
+                 final: dict[int, int], t0: float, in_log: set[tuple[int, int]]) -> dict[str, Any]:
     from .crashlab.plan import tally_ledger
 
     commits, callbacks = _read(wd, mode, "commits"), _read(wd, mode, "callbacks")
@@ -680,6 +703,7 @@ def _mode_result(mode: str, wd: Path, group: str, before: dict[str, Any], after:
         "longest_pause_s": longest_pause(ledger, kill_wall),
         "acked_before": acked, "found_after": got, "found_after_s": (found or {}).get("after_s"),
         "went_backwards": went_backwards(got, acked),
+        "acked_not_in_log": not_in_log(acked, in_log),
         "committed_at_stop": stopped_at, "final_committed": final,
         "processed": tally["processed"], "duplicates": tally["duplicates"],
         "duplicates_run1": tally1["duplicates"], "lost": tally["lost"],

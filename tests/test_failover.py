@@ -176,3 +176,9 @@ def test_callback_failures_counts_exceptions_in_the_failover_window():
         {"run": 1, "wall": 16.5, "retriable": True},    # too late
         {"run": 2, "wall": 7.0, "retriable": True}]     # run 2
     assert rep.callback_failures("async") == 2
+
+
+def test_not_in_log_names_acknowledged_commits_missing_from_the_log():
+    log = {(0, 20), (0, 40), (1, 0)}
+    assert fo.not_in_log({"0": 40, "1": 0}, log) == {}
+    assert fo.not_in_log({0: 60, 1: 0}, log) == {0: 60}

@@ -17,7 +17,7 @@ def nb12_predict_sync_raises() -> bool:
     return False
 
 
-def nb12_predict_backwards() -> bool:
+def nb12_predict_lost_commit() -> bool:
     """An offset commit is acknowledged only once the in-sync replicas of its
     ``__consumer_offsets`` partition have it (min ISR 2), and a new leader is chosen only
     from those replicas (no unclean election): an acknowledged commit survives the leader."""
