@@ -199,6 +199,11 @@ def _format_all(state: dict[str, Any], java: str, jars: Path) -> None:
 def _launch(state: dict[str, Any], node_id: int, java: str, jars: Path) -> subprocess.Popen:
     node = state["nodes"][node_id]
     for port in (node["port"], node["controller_port"]):
+        # Right after a SIGKILL a port can stay taken for a moment (a client reconnecting to it
+        # from the ephemeral range, sockets still closing): wait a little before blaming another program.
+        deadline = time.monotonic() + 15.0
+        while not _port_free(int(port)) and time.monotonic() < deadline:
+            time.sleep(0.2)
         if not _port_free(int(port)):
             raise BrokerError(
                 f"Port {port} on 127.0.0.1 (node {node_id} of the cluster) is in use by another "

@@ -126,7 +126,7 @@ def test_with_several_addresses_one_that_answers_is_enough_and_status_says_which
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", bootstrap)
     status = broker.broker_status()
     assert status["running"] is True
-    assert status["addresses"][kafka.bootstrap] == "answers"
+    assert all(status["addresses"][a] == "answers" for a in kafka.bootstrap.split(","))  # 1 or 3 nodes
     assert status["addresses"][refused].startswith("refused")
 
 

@@ -89,6 +89,12 @@ def test_offsets_partition_predicted_equals_observed(rec):
     assert sum(ints(rec["fetched_committed"]).values()) == P["N_MESSAGES"]
 
 
+def test_the_bookmarks_partition_has_a_replica_per_broker_up_to_three(rec):
+    """1 on the single broker (offsets.topic.replication.factor=1), 3 on `make test-cluster`'s cluster."""
+    assert rec["brokers"] >= 1
+    assert len(rec["offsets_partition_replicas"]) == min(3, rec["brokers"])
+
+
 def offsets_partition_for_hash(h: int, n: int) -> int:
     return (0 if h == -(2**31) else abs(h)) % n
 
