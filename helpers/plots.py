@@ -689,3 +689,89 @@ def plot_rebalance_pauses(table: Any, *, title: str | None = None) -> Any:
     return fig
 
 __all__ += ["MEMBER_COLOURS", "plot_group_timeline", "plot_rebalance_pauses"]
+
+
+# ------------------------------------------------------------------------ coordinator failover (notebook 12)
+
+#: Marker of each commit call in :func:`plot_failover`.
+CALL_MARKERS: dict[str, str] = {"sync": "o", "async": "^", "auto": "s", "auto-sync": "D"}
+
+
+def plot_failover(report: Any, *, title: str | None = None,
+                  window_s: tuple[float, float] | None = None) -> Any:
+    """Commit attempts around a coordinator kill, one lane per commit mode (notebook 12).
+
+    ``report`` is a :class:`helpers.failover.FailoverReport`. Top: each commit attempt of
+    run 1 at the moment its answer (or error) arrived, seconds since the SIGKILL (red line):
+    green a success, orange a retriable error, black a non-retriable one; the marker is the
+    call (``o`` sync, ``^`` async, ``s`` auto, ``D`` the auto commit inside ``close()``);
+    grey ticks below a lane: each time kafka-python marked the coordinator dead; the grey
+    band runs from the kill to the mode's first successful commit. Bottom: records each
+    run-1 consumer processed per second. Returns the Figure.
+    """
+    _show_figures_as_images()
+    from matplotlib.figure import Figure
+
+    modes = list(report.modes)
+    kill = float(report.kill_t)
+    lo, hi = window_s if window_s is not None else (-2.0, None)
+    ends = [float(c["wall"]) - kill for r in report.modes.values() for c in r["commits"] if c.get("run") == 1]
+    hi = hi if hi is not None else (max(ends) + 0.5 if ends else 10.0)
+    fig = Figure(figsize=(10, 2.2 + 0.75 * len(modes)), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True,
+                               gridspec_kw={"height_ratios": [1.2 + 0.5 * len(modes), 1.4]})
+    seen: set[str] = set()
+    for y, mode in enumerate(modes):
+        r = report.modes[mode]
+        first = r.get("kill_to_first_commit_s")
+        if first is not None:
+            top.barh(y, first, left=0, height=0.8, color="0.88", zorder=0)
+            top.text(first, y - 0.42, f" {first:.1f} s", fontsize=8, va="bottom", ha="left")
+        dead = [float(e["wall"]) - kill for e in r.get("events", []) if e.get("kind") == "dead"]
+        if dead:
+            top.scatter(dead, [y + 0.3] * len(dead), marker="|", s=30, color="0.45", linewidths=0.5,
+                        label=None if "dead" in seen else "kafka-python marks the coordinator dead")
+            seen.add("dead")
+        for c in r["commits"]:
+            if c.get("run") != 1:
+                continue
+            x = float(c["wall"]) - kill
+            if not lo <= x <= hi:
+                continue
+            ok = c.get("outcome") == "success"
+            colour = "tab:green" if ok else ("tab:orange" if c.get("retriable") else "black")
+            kind = "success" if ok else ("retriable error" if c.get("retriable") else "non-retriable error")
+            top.scatter([x], [y], marker=CALL_MARKERS.get(str(c.get("mode")), "o"), s=34, color=colour,
+                        edgecolors="none", zorder=3, label=None if kind in seen else kind)
+            seen.add(kind)
+    top.axvline(0, color="tab:red", linewidth=1.5)
+    top.text(0, 1.01, f" node {report.node} SIGKILLed", transform=top.get_xaxis_transform(), color="tab:red",
+             fontsize=9, va="bottom")
+    top.set_yticks(range(len(modes)))
+    top.set_yticklabels(modes)
+    top.set_ylim(len(modes) - 0.4, -0.6)
+    top.grid(axis="x", alpha=0.3)
+    top.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.005, 1.0))
+    width = 0.5
+    for mode in modes:
+        ts = [float(e["t"]) - kill for e in report.modes[mode]["ledger"] if e.get("run") == 1]
+        ts = [t for t in ts if lo <= t <= hi]
+        if not ts:
+            continue
+        n = int((hi - lo) / width) + 1
+        counts = [0] * n
+        for t in ts:
+            counts[min(int((t - lo) / width), n - 1)] += 1
+        bottom.step([lo + i * width for i in range(n)], [c / width for c in counts], where="post",
+                    linewidth=1.0, label=mode)
+    bottom.axvline(0, color="tab:red", linewidth=1.5)
+    bottom.set_ylabel("records/s", fontsize=8)
+    bottom.set_xlabel("seconds since the coordinator was killed")
+    bottom.grid(axis="x", alpha=0.3)
+    bottom.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.005, 1.0))
+    bottom.set_xlim(lo, hi)
+    fig.suptitle(title or "commits while the group coordinator fails over", fontsize=10)
+    return fig
+
+
+__all__ += ["CALL_MARKERS", "plot_failover"]

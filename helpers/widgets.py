@@ -666,3 +666,145 @@ def rebalance_lab(
     return lab
 
 __all__ += ["GROUP_EVENTS", "RebalanceLab", "rebalance_lab"]
+
+
+# ---------------------------------------------------------------------------- the failover lab (notebook 12)
+
+#: The failover lab's mode choices -> the commit modes a run kills the coordinator under.
+FAILOVER_CHOICES: dict[str, tuple[str, ...]] = {
+    "all four modes": ("sync", "async", "combined", "auto"),
+    "sync": ("sync",), "async": ("async",), "combined": ("combined",), "auto": ("auto",),
+}
+
+
+@dataclass
+class FailoverLab:
+    """The controls of the failover lab (notebook 12); ``box`` is what to display.
+
+    Each run kills the node coordinating the chosen modes' groups ``kill_after`` seconds
+    after every consumer's first acknowledged commit, then brings the node back
+    (``recover``), and shows the timeline and the kill table. ``click()`` runs it in a
+    background thread, so the kernel stays free; ``wait()`` waits for it; ``run()`` runs
+    it synchronously.
+    """
+
+    mode: Any  # Dropdown: FAILOVER_CHOICES
+    kill_after: Any  # FloatSlider: seconds after the first acknowledged commits
+    run_button: Any  # Button
+    status: Any  # Label: the current stage, or the error
+    report: Any  # HTML: the kill table
+    output: Any  # Output: the timeline
+    box: Any  # VBox with all of the above
+    trial: Callable[..., Any]
+    recover: Callable[[int], Any] | None
+    settings: dict[str, Any] = field(default_factory=dict)
+    last_report: Any = None
+    last_recovery: Any = None
+    last_figure: Any = None
+    last_error: BaseException | None = None
+    runs: int = 0
+    thread: Any = None
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.box)
+
+    def _stage(self, text: str) -> None:
+        self.status.value = text
+
+    def run(self) -> Any:
+        """One run with the current control values, synchronously; the report (or None on error)."""
+        import html
+
+        from IPython.display import display
+
+        from .plots import plot_failover
+
+        self.run_button.disabled = True
+        self.last_error = None
+        try:
+            modes = FAILOVER_CHOICES[self.mode.value]
+            rep = self.trial(list(modes), kill_after_s=float(self.kill_after.value),
+                             on_stage=self._stage, **self.settings)
+            self.last_report = rep
+            if self.recover is not None:
+                self._stage(f"node {rep.node} comes back and catches up")
+                self.last_recovery = self.recover(rep.node)
+            fig = plot_failover(rep)
+            self.last_figure = fig
+            self.runs += 1
+            back = "" if self.last_recovery is None else \
+                f"; then node {rep.node} came back: {html.escape(str(self.last_recovery))}"
+            self.report.value = (f"<p>node {rep.node} SIGKILLed{back}</p>"
+                                 + rep.table()[["kill_to_first_commit_s", "longest_pause_s", "acked_before",
+                                                "found_after", "duplicates", "lost"]].to_html())
+            self.output.clear_output(wait=True)
+            with self.output:
+                display(fig)
+            self._stage("done")
+            return rep
+        except Exception as exc:  # shown in the widget, never raised into the event loop
+            self.last_error = exc
+            self._stage(f"run failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            return None
+        finally:
+            self.run_button.disabled = False
+
+    def click(self) -> None:
+        """What the button does: one run in a background thread (one at a time)."""
+        import threading
+
+        if self.thread is not None and self.thread.is_alive():
+            return
+        self.thread = threading.Thread(target=self.run, name="failover-lab", daemon=True)
+        self.thread.start()
+
+    def wait(self, timeout: float | None = None) -> Any:
+        """Wait for a background run to end; returns its report."""
+        if self.thread is not None:
+            self.thread.join(timeout)
+        return self.last_report
+
+
+def failover_lab(
+    *,
+    mode: str = "all four modes",
+    kill_after_s: float = 1.0,
+    trial: Callable[..., Any] | None = None,
+    recover: Callable[[int], Any] | None = None,
+    **settings: Any,
+) -> FailoverLab:
+    """Build the failover lab (notebook 12): which commit mode(s), when to kill the coordinator,
+    a run button; the timeline of commit attempts and the kill table.
+
+    Each run calls ``trial(modes, kill_after_s=..., on_stage=..., **settings)`` (by default
+    :func:`helpers.failover.run_failover`; ``settings`` must give ``bootstrap`` and
+    ``kill_coordinator``), then ``recover(node)`` (e.g. restart the node and wait until it
+    is in sync). ``trial`` and ``recover`` can be replaced (the tests pass stand-ins).
+    """
+    import ipywidgets as w
+
+    if mode not in FAILOVER_CHOICES:
+        raise ValueError(f"mode {mode!r} is not one of {list(FAILOVER_CHOICES)}")
+    if not 0 <= kill_after_s <= 5:
+        raise ValueError(f"kill_after_s must be between 0 and 5 seconds, not {kill_after_s!r}")
+    if trial is None:
+        from .failover import run_failover
+
+        trial = run_failover
+    style = {"description_width": "170px"}
+    mode_w = w.Dropdown(options=list(FAILOVER_CHOICES), value=mode, description="commit mode", style=style)
+    kill_w = w.FloatSlider(value=kill_after_s, min=0.0, max=5.0, step=0.25, style=style,
+                           layout=w.Layout(width="480px"), continuous_update=False,
+                           description="kill after (s)")
+    button = w.Button(description="kill the coordinator", button_style="danger", icon="bolt")
+    status = w.Label(value="press the button: the run takes 30 s or more (the failover alone is ~10 s)")
+    report, output = w.HTML(value=""), w.Output()
+    box = w.VBox([mode_w, kill_w, w.HBox([button, status]), report, output])
+    lab = FailoverLab(mode_w, kill_w, button, status, report, output, box, trial, recover, dict(settings))
+    button.on_click(lambda _b: lab.click())
+    return lab
+
+
+__all__ += ["FAILOVER_CHOICES", "FailoverLab", "failover_lab"]

@@ -16,4 +16,5 @@ PARAMS: dict[str, dict] = {
     "09_operating_offsets.ipynb": {"N_PER_PARTITION": 12, "CONSUME_FIRST": 10, "SET_TO": 8, "LAG_RATE": 40, "LAG_PRODUCE_S": 1.5, "LAG_PROCESS_MS": 50, "LAG_MAX_S": 20},
     "10_rebalances.ipynb": {"N_MESSAGES": 1500, "MODES": ["sync", "auto"], "CRASH_AFTER": 200},
     "11_offsets_you_choose.ipynb": {"N_MESSAGES": 24, "COMMIT_EVERY": 8, "KILLS": 3, "GRADE_KILLS": 1, "CRASH_AFTER": 60},
+    "12_coordinator_failover.ipynb": {"N_MESSAGES": 3000, "LAB_RUNS": 0},
 }
