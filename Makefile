@@ -86,5 +86,5 @@ bench: broker
 bench-small: broker
 	$(PY) -m helpers.bench --messages 2000 --repeats 1 --out .course/bench-small
 
-clean: stop
+clean: stop room-stop
 	rm -rf $(VENV) .course
