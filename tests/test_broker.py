@@ -220,7 +220,7 @@ def test_a_port_taken_by_another_program_is_named(private_state, monkeypatch):
         squatter.bind(("127.0.0.1", 0))
         squatter.listen(1)
         taken = squatter.getsockname()[1]
-        monkeypatch.setattr(broker, "_choose_ports", lambda: (taken, broker._free_port()))
+        monkeypatch.setattr(broker, "_choose_ports", lambda *_args: (taken, broker._free_port()))
         with pytest.raises(BrokerError, match=f"Port {taken} on 127.0.0.1 is in use"):
             broker.start_broker(timeout=30)
 
