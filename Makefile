@@ -11,13 +11,15 @@ STAMP  := $(VENV)/.installed
 # Kernels and extensions come from the course environment first.
 export JUPYTER_PATH := $(abspath $(VENV))/share/jupyter
 
-.PHONY: help setup lab test test-fast broker stop status logs bench bench-small benchmarks sweeps clean \
-	cluster cluster-stop test-cluster
+.PHONY: help setup lab test test-fast test-room broker stop status logs room-broker room-stop room-status \
+	bench bench-small benchmarks sweeps clean cluster cluster-stop test-cluster
 
 help:
 	@echo "make lab         set up, start the Kafka broker, open JupyterLab on notebooks/"
 	@echo "make test        set up and run every test (unit tests + every notebook via papermill)"
 	@echo "make broker      start (or find) the broker;  make stop / status / logs"
+	@echo "make room-broker one broker for a room: make room-broker COURSE_BROKER_HOST=0.0.0.0 COURSE_BROKER_ADVERTISED=<address>"
+	@echo "                 prints what learners set;  make room-stop / room-status;  make test-room: 10 learners at once"
 	@echo "make benchmarks  broker start-up and memory figures"
 	@echo "make bench       what commits cost: 100,000 messages per mode and client (notebook 07)"
 	@echo "make bench-small the same with 2,000 messages, one round (what CI runs, via tests)"
@@ -56,6 +58,16 @@ status: setup
 logs: setup
 	@$(PY) -m helpers.broker logs -n 80
 
+# One broker for a room (README, "One broker for a room"): state in .course/room, apart from `make broker`'s.
+room-broker: setup
+	@$(PY) -m helpers.broker room start
+
+room-stop:
+	@if test -x $(PY); then $(PY) -m helpers.broker room stop; else echo "no environment, no broker"; fi
+
+room-status: setup
+	@$(PY) -m helpers.broker room status
+
 lab: broker
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root)
 
@@ -64,6 +76,10 @@ test: setup
 
 test-fast: setup
 	$(PY) -m pytest -m "not notebook"
+
+# Ten learners' notebooks at once against one room broker of its own (on 127.0.0.2); minutes, so not in `make test`.
+test-room: setup
+	COURSE_TEST_ROOM=1 $(PY) -m pytest tests/test_room.py -s -p no:cacheprovider
 
 benchmarks: broker
 	$(PY) benchmarks/broker_startup.py
@@ -95,5 +111,5 @@ cluster-stop:
 test-cluster: setup
 	$(PY) -m helpers.cluster run -- $(PY) -m pytest
 
-clean: stop cluster-stop
+clean: stop room-stop cluster-stop
 	rm -rf $(VENV) .course

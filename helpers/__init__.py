@@ -21,6 +21,10 @@ _EXPORTS: dict[str, str] = {
     "broker_logs": "broker",
     # topics and seeding (notebook 01)
     "unique_name": "topics",
+    # one broker for a room: each learner's names carry their prefix (notebook 01)
+    "own_name": "room",
+    "is_own": "room",
+    "learner": "room",
     "create_topic": "topics",
     "delete_topic": "topics",
     "seed_messages": "topics",
@@ -47,6 +51,7 @@ _EXPORTS: dict[str, str] = {
     "java_string_hashcode": "inspection",
     "kafka_abs": "inspection",
     "offsets_partition_for": "inspection",
+    "name_with_hashcode": "inspection",
     "offsets_topic_partitions": "inspection",
     "offsets_topic_snapshot": "inspection",
     "commit_records": "inspection",

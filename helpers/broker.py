@@ -10,7 +10,12 @@ Three ways to get a broker, tried in this order by :func:`ensure_broker`:
    KRaft in combined mode, bound to 127.0.0.1 on free ports, in the background
    so that every notebook shares it.
 
-Command line: ``python -m helpers.broker start|stop|restart|status|logs|fetch``.
+For a room, the embedded broker can listen on an address the instructor chooses
+(``COURSE_BROKER_HOST``, e.g. ``0.0.0.0``) and tell clients another one
+(``COURSE_BROKER_ADVERTISED``, the address learners reach); ``python -m helpers.broker
+room`` (``make room-broker``) starts it so and prints what learners set.
+
+Command line: ``python -m helpers.broker start|stop|restart|status|logs|fetch|room``.
 """
 from __future__ import annotations
 
@@ -48,6 +53,11 @@ __all__ = [
 
 ENV_BOOTSTRAP = "KAFKA_BOOTSTRAP_SERVERS"
 ENV_HOME = "COURSE_HOME"
+ENV_HOST = "COURSE_BROKER_HOST"              # the address the client listener binds (default 127.0.0.1)
+ENV_ADVERTISED = "COURSE_BROKER_ADVERTISED"  # the address clients are told to use (default: the host)
+ENV_PORT = "COURSE_BROKER_PORT"              # a fixed client port (default: a free one, kept across restarts)
+LOOPBACK = "127.0.0.1"
+_WILDCARDS = ("0.0.0.0", "::", "")
 MIN_JAVA = 17
 HEAP = "512m"  # Kafka's scripts default to 1G; one small node needs far less.
 
@@ -65,6 +75,7 @@ class BrokerInfo:
     kafka_version: str | None = None
     pid: int | None = None
     ready_seconds: float | None = None
+    shared: bool = False  # other people use it too (a room): never stop it from a notebook
 
 
 # ---------------------------------------------------------------- paths
@@ -455,35 +466,84 @@ def _lock(folder: Path | None = None) -> Iterator[None]:
         yield
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+def _port_free(port: int, host: str = LOOPBACK) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
         # Java binds with SO_REUSEADDR, so TIME_WAIT leftovers do not count as in use.
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            s.bind(("127.0.0.1", port))
+            s.bind((host, port))
         except OSError:
             return False
     return True
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
+def _free_port(host: str = LOOPBACK) -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
-def _choose_ports() -> tuple[int, int]:
-    """Reuse the ports of the last run when free (a restart keeps its address)."""
+def _choose_ports(host: str = LOOPBACK, fixed: int | None = None) -> tuple[int, int]:
+    """Reuse the ports of the last run when free (a restart keeps its address).
+
+    ``host`` is where the client port will listen (the controller stays on loopback);
+    ``fixed`` is a client port the instructor asked for (``COURSE_BROKER_PORT``).
+    """
     path = _run_dir() / "ports.json"
     with contextlib.suppress(OSError, ValueError, KeyError):
         old = json.loads(path.read_text())
-        if _port_free(old["broker"]) and _port_free(old["controller"]):
+        if (fixed in (None, old["broker"]) and _port_free(old["broker"], host)
+                and _port_free(old["controller"])):
             return old["broker"], old["controller"]
-    broker, controller = _free_port(), _free_port()
+    broker = fixed or _free_port(host)
+    controller = _free_port()
     while controller == broker:
         controller = _free_port()
     path.write_text(json.dumps({"broker": broker, "controller": controller}))
     return broker, controller
+
+
+def _local_addresses() -> list[str]:
+    """This machine's IPv4 addresses (for messages that suggest one)."""
+    return sorted({a.address for addrs in psutil.net_if_addrs().values() for a in addrs
+                   if a.family == socket.AF_INET})
+
+
+def _listen_addresses(like: dict | None = None) -> tuple[str, str, int | None]:
+    """(bind host, advertised host, fixed port) from the environment; 127.0.0.1 by default.
+
+    ``like``: the state of a broker being restarted, whose addresses are kept unless the
+    environment names others.
+
+    Raises :class:`BrokerError` when the host is not an address of this machine, when it is a
+    wildcard (``0.0.0.0``) with no advertised address (clients cannot connect to 0.0.0.0), or
+    when the port is not a port number.
+    """
+    like = like or {}
+    host = os.environ.get(ENV_HOST, "").strip() or like.get("listen_host") or LOOPBACK
+    advertised = os.environ.get(ENV_ADVERTISED, "").strip() or like.get("advertised_host", "")
+    port_text = os.environ.get(ENV_PORT, "").strip()
+    if port_text and not (port_text.isdigit() and 0 < int(port_text) < 65536):
+        raise BrokerError(f"{ENV_PORT}={port_text!r} is not a port number: use 1024-65535, e.g. 9092")
+    if host not in _WILDCARDS:
+        try:
+            _free_port(host)
+        except OSError as e:
+            raise BrokerError(
+                f"{ENV_HOST}={host} is not an address of this machine ({e.strerror or e}). Use 0.0.0.0 "
+                f"(every interface) or one of: {', '.join(_local_addresses())}"
+            ) from None
+    if not advertised:
+        if host in _WILDCARDS:
+            raise BrokerError(
+                f"{ENV_HOST}={host} listens on every interface, but clients need one address to connect "
+                f"to: set {ENV_ADVERTISED} to the address learners reach this machine at (one of: "
+                f"{', '.join(a for a in _local_addresses() if not a.startswith('127.')) or 'none found'})"
+            )
+        advertised = host
+    return host, advertised, int(port_text) if port_text else None
 
 
 def _tail(path: Path, n: int) -> str:
@@ -501,14 +561,41 @@ def _running_embedded() -> BrokerInfo | None:
     state = _read_state()
     if not state or not _is_our_broker(int(state.get("pid", 0))):
         return None
-    return BrokerInfo(state["bootstrap"], "embedded-reused", state.get("kafka_version"), state["pid"])
+    return BrokerInfo(state["bootstrap"], "embedded-reused", state.get("kafka_version"), state["pid"],
+                      shared=bool(state.get("serves_room")))
 
 
-def start_broker(timeout: float = 90.0) -> BrokerInfo:
-    """Start the embedded broker (or return the one already running); notebook 01."""
+def _check_same_address(running: BrokerInfo) -> None:
+    """A broker already runs here; refuse to hand it out if the instructor asked for another address."""
+    if not (os.environ.get(ENV_HOST, "").strip() or os.environ.get(ENV_ADVERTISED, "").strip()):
+        return
+    state = _read_state() or {}
+    host, advertised, port = _listen_addresses()
+    have = (state.get("listen_host", LOOPBACK), state.get("advertised_host", LOOPBACK))
+    if have != (host, advertised) or port not in (None, state.get("broker_port")):
+        raise BrokerError(
+            f"A broker already runs here at {running.bootstrap} (listening on {have[0]}); you asked for "
+            f"{host} advertised as {advertised}{f' port {port}' if port else ''}. Stop it first "
+            f"(`python -m helpers.broker stop` with the same COURSE_STATE_DIR; `make room-stop` for the "
+            f"room broker), then start again."
+        )
+
+
+def start_broker(timeout: float = 90.0, *, room: bool = False) -> BrokerInfo:
+    """Start the embedded broker (or return the one already running); notebook 01.
+
+    It listens on ``COURSE_BROKER_HOST`` (default 127.0.0.1) and advertises
+    ``COURSE_BROKER_ADVERTISED``; ``room=True`` (or either variable set) marks it as
+    serving a room, so notebooks never stop it.
+    """
+    return _start(timeout, room=room)
+
+
+def _start(timeout: float, *, room: bool, like: dict | None = None) -> BrokerInfo:
     with _lock():
         running = _running_embedded()
         if running:
+            _check_same_address(running)
             with contextlib.suppress(BrokerError):
                 # Our own JVM: a refused port may be one still starting, so it gets the whole wait.
                 probe(running.bootstrap, timeout=min(timeout, 30.0), refused_s=min(timeout, 30.0))
@@ -520,28 +607,34 @@ def start_broker(timeout: float = 90.0) -> BrokerInfo:
         run = _run_dir()
         data = run / "data"
         (run / "logs").mkdir(parents=True, exist_ok=True)
-        broker_port, controller_port = _choose_ports()
+        host, advertised, fixed_port = _listen_addresses(like)
+        room = room or bool((like or {}).get("serves_room")) or (host, advertised) != (LOOPBACK, LOOPBACK)
+        broker_port, controller_port = _choose_ports(host, fixed_port)
         props = run / "server.properties"
         # What differs from Kafka's defaults, and why: broker/server.properties.
         props.write_text(_render("server.properties", broker_port=broker_port,
-                                 controller_port=controller_port, data_dir=data))
+                                 controller_port=controller_port, data_dir=data,
+                                 listen_host=host, advertised_host=advertised))
         log4j = run / "log4j2.properties"
         log4j.write_text(_render("log4j2.properties", log_file=_log_file()))
         if not (data / "meta.properties").exists():
             shutil.rmtree(data, ignore_errors=True)
             _format_storage(java, jars, log4j, props, _cluster_id(), run)
-        for port in (broker_port, controller_port):
-            if not _port_free(port):
+        for port, on in ((broker_port, host), (controller_port, LOOPBACK)):
+            if not _port_free(port, on):
                 raise BrokerError(
-                    f"Port {port} on 127.0.0.1 is in use by another program. "
-                    f"Delete {run / 'ports.json'} to pick new free ports, and start again."
+                    f"Port {port} on {on} is in use by another program. "
+                    + (f"Choose another {ENV_PORT}, or unset it to pick a free port." if port == fixed_port
+                       else f"Delete {run / 'ports.json'} to pick new free ports, and start again.")
                 )
         log_pos = _log_file().stat().st_size if _log_file().exists() else 0
         t0 = time.monotonic()
         proc = _spawn_kafka(java, jars, log4j, props, HEAP, _stdout_file(), run)
-        bootstrap = f"127.0.0.1:{broker_port}"
+        bootstrap = f"[{advertised}]:{broker_port}" if ":" in advertised else f"{advertised}:{broker_port}"
+        reach = LOOPBACK if host in _WILDCARDS else host  # where this machine can ask it
         state = {"pid": proc.pid, "bootstrap": bootstrap, "kafka_version": kafka_version(),
                  "broker_port": broker_port, "controller_port": controller_port,
+                 "listen_host": host, "advertised_host": advertised, "serves_room": room,
                  "started_at": time.time()}
         _state_file().write_text(json.dumps(state, indent=1))
         while True:
@@ -550,7 +643,7 @@ def start_broker(timeout: float = 90.0) -> BrokerInfo:
                 raise BrokerError(_exit_message(proc.returncode, log_pos, _log_file(),
                                                 _stdout_file(), _run_dir() / "ports.json"))
             try:
-                _api_versions("127.0.0.1", broker_port, 1.0)
+                _api_versions(reach, broker_port, 1.0)
                 break
             except (OSError, ConnectionError, struct.error, BrokerError):
                 pass
@@ -563,7 +656,7 @@ def start_broker(timeout: float = 90.0) -> BrokerInfo:
                 )
             time.sleep(0.05)
         ready = time.monotonic() - t0
-        return BrokerInfo(bootstrap, "embedded-started", kafka_version(), proc.pid, ready)
+        return BrokerInfo(bootstrap, "embedded-started", kafka_version(), proc.pid, ready, shared=room)
 
 
 def _format_storage(java: str, jars: Path, log4j: Path, props: Path, cluster_id: str,
@@ -676,9 +769,10 @@ def stop_broker() -> bool:
 
 
 def restart_broker(timeout: float = 90.0) -> BrokerInfo:
-    """Stop and start the embedded broker on the same ports (notebook 04)."""
+    """Stop and start the embedded broker on the same ports and addresses (notebook 04)."""
+    like = _read_state()
     stop_broker()
-    return start_broker(timeout=timeout)
+    return _start(timeout, room=False, like=like)
 
 
 def ensure_broker(timeout: float = 10.0, start_timeout: float = 90.0) -> BrokerInfo:
@@ -690,7 +784,7 @@ def ensure_broker(timeout: float = 10.0, start_timeout: float = 90.0) -> BrokerI
     env = os.environ.get(ENV_BOOTSTRAP, "").strip()
     if env:
         seconds = probe(env, timeout=timeout)
-        return BrokerInfo(env, "env", ready_seconds=seconds)
+        return BrokerInfo(env, "env", ready_seconds=seconds, shared=True)
     return start_broker(timeout=start_timeout)
 
 
@@ -755,8 +849,16 @@ def main(argv: list[str] | None = None) -> int:
     logs.add_argument("-n", type=int, default=50, help="how many lines (default 50)")
     sub.add_parser("fetch", help="fetch the broker's jars with Maven, once")
     sub.add_parser("bootstrap", help="print only the bootstrap address (starting if needed)")
+    room = sub.add_parser("room", help="the broker for a room (state in .course/room): start it and "
+                                       "print what learners set, or stop it, or its status")
+    room.add_argument("action", nargs="?", choices=("start", "stop", "status"), default="start")
+    room.add_argument("--host", help=f"address to listen on, e.g. 0.0.0.0 (or {ENV_HOST}; default 127.0.0.1)")
+    room.add_argument("--advertised", help=f"address learners connect to (or {ENV_ADVERTISED})")
+    room.add_argument("--port", type=int, help=f"a fixed client port, e.g. 9092 (or {ENV_PORT})")
     args = parser.parse_args(argv)
     try:
+        if args.cmd == "room":
+            return _room(args.action, args.host, args.advertised, args.port)
         if args.cmd == "start":
             info = ensure_broker()
             how = {"env": f"from {ENV_BOOTSTRAP}", "embedded-reused": "already running",
@@ -781,6 +883,40 @@ def main(argv: list[str] | None = None) -> int:
     except BrokerError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _room(action: str, host: str | None, advertised: str | None, port: int | None) -> int:
+    """``python -m helpers.broker room``: the instructor's broker for a room (its own state folder)."""
+    os.environ.setdefault("COURSE_STATE_DIR", str(course_home() / ".course" / "room"))
+    for name, value in ((ENV_HOST, host), (ENV_ADVERTISED, advertised), (ENV_PORT, port)):
+        if value is not None:
+            os.environ[name] = str(value)
+    if action == "stop":
+        print("stopped the room broker" if stop_broker() else "no room broker was running")
+        return 0
+    if action == "status":
+        print(json.dumps(broker_status(), indent=1))
+        return 0
+    os.environ.pop(ENV_BOOTSTRAP, None)  # the room broker is always the embedded one
+    info = start_broker(room=True)
+    state = _read_state() or {}
+    how = ("already running" if info.source == "embedded-reused"
+           else f"started in {info.ready_seconds or 0:.1f} s")
+    print(f"Room broker at {info.bootstrap} (listening on {state.get('listen_host')}, {how}; "
+          f"state in {_run_dir()})")
+    try:
+        probe(info.bootstrap, timeout=5.0)
+    except BrokerError as e:
+        print(f"warning: this machine cannot reach the advertised address, so learners may not either: {e}",
+              file=sys.stderr)
+    if str(state.get("listen_host", LOOPBACK)).startswith("127."):
+        print(f"note: it listens on loopback only, so only this machine reaches it. For a room: "
+              f"make room-broker {ENV_HOST}=0.0.0.0 {ENV_ADVERTISED}=<this machine's address>")
+    print("Each learner sets, before `make lab` (their own name: lowercase letters, digits, dashes):")
+    print(f"    export {ENV_BOOTSTRAP}={info.bootstrap}")
+    print("    export COURSE_LEARNER=<name>     # every topic and group they make starts with <name>--")
+    print("Notebooks 03 and 04 then skip the sections that stop the broker. Stop it: make room-stop")
     return 0
 
 

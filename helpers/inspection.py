@@ -48,6 +48,7 @@ __all__ = [
     "java_string_hashcode",
     "kafka_abs",
     "offsets_partition_for",
+    "name_with_hashcode",
     "offsets_topic_partitions",
     "offsets_table",
     "decode_offsets_record",
@@ -138,6 +139,28 @@ def offsets_partition_for(group_id: str, partitions: int = DEFAULT_OFFSETS_PARTI
     if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
         raise ValueError(f"partitions must be a whole number >= 1, not {partitions!r}")
     return kafka_abs(java_string_hashcode(group_id)) % partitions
+
+
+def name_with_hashcode(start: str, target: int) -> str:
+    """``start``, or ``start`` plus 7 characters, whose Java ``hashCode()`` is ``target`` (notebook 01).
+
+    ``hashCode(start + s) = hashCode(start)·31^7 + hashCode-sum of s`` (mod 2^32), so the
+    suffix is ``target`` minus the first term, written in base 31 with the characters
+    ``'0'`` .. ``'N'`` (31^7 > 2^32: every value has such a suffix). Notebook 01 uses it
+    on a shared broker for a group of the learner's own whose hashCode is
+    ``Integer.MIN_VALUE``, like ``"polygenelubricants"``.
+    """
+    if isinstance(target, bool) or not isinstance(target, int) or not _INT32_MIN <= target < 2**31:
+        raise ValueError(f"target must be a 32-bit int, not {target!r}")
+    if java_string_hashcode(start) == target:
+        return start
+    k, zero = 7, ord("0")
+    need = (target - java_string_hashcode(start) * 31**k - zero * sum(31**i for i in range(k))) % 2**32
+    digits = []
+    for _ in range(k):
+        need, d = divmod(need, 31)
+        digits.append(d)
+    return start + "".join(chr(zero + d) for d in reversed(digits))
 
 
 # ---------------------------------------------------------------- decoding, byte by byte

@@ -1,7 +1,8 @@
 """Topics and seeding (introduced in notebook 01).
 
 Every notebook run makes its own topic and group names with :func:`unique_name`, so
-re-running a notebook starts from a clean slate on the same shared broker.
+re-running a notebook starts from a clean slate on the same shared broker; on a broker
+shared by a room, each name also starts with the learner's prefix (:mod:`helpers.room`).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError, UnknownTopi
 
 from .broker import ensure_broker
 from .consumers import make_producer
+from .room import own_name
 
 TOPIC_READY_MS = 60_000  # how long create_topic waits for every partition to have a leader
 
@@ -24,8 +26,12 @@ __all__ = ["unique_name", "admin_client", "create_topic", "delete_topic", "group
 
 
 def unique_name(prefix: str) -> str:
-    """``prefix`` plus a short random suffix, e.g. ``orders-3f9a1c`` (notebook 01)."""
-    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+    """``prefix`` plus a short random suffix, e.g. ``orders-3f9a1c`` (notebook 01).
+
+    On a shared broker the learner's prefix comes first: ``alice--orders-3f9a1c``
+    (:func:`helpers.room.own_name`).
+    """
+    return own_name(f"{prefix}-{uuid.uuid4().hex[:6]}")
 
 
 @contextlib.contextmanager

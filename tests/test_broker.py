@@ -168,9 +168,15 @@ def _jvm_alive(pid: int) -> bool:
 
 
 def test_the_config_templates_fill_in_every_placeholder_and_drop_their_notes():
-    props = broker._render("server.properties", broker_port=1111, controller_port=2222, data_dir="/d")
+    props = broker._render("server.properties", broker_port=1111, controller_port=2222, data_dir="/d",
+                           listen_host="127.0.0.1", advertised_host="127.0.0.1")
     assert "{" not in props and "##" not in props
     assert "listeners=PLAINTEXT://127.0.0.1:1111,CONTROLLER://127.0.0.1:2222" in props
+    assert "advertised.listeners=PLAINTEXT://127.0.0.1:1111" in props
+    room = broker._render("server.properties", broker_port=1111, controller_port=2222, data_dir="/d",
+                          listen_host="0.0.0.0", advertised_host="10.0.0.5")
+    assert "listeners=PLAINTEXT://0.0.0.0:1111,CONTROLLER://127.0.0.1:2222" in room  # controller: loopback
+    assert "advertised.listeners=PLAINTEXT://10.0.0.5:1111" in room
     assert "controller.quorum.voters=1@127.0.0.1:2222" in props and "log.dirs=/d" in props
     log4j = broker._render("log4j2.properties", log_file="/l/server.log")
     assert "appender.file.filePattern = /l/server.log.%i" in log4j and "{" not in log4j
@@ -289,7 +295,7 @@ def test_a_port_taken_by_another_program_is_named(private_state, monkeypatch):
         squatter.bind(("127.0.0.1", 0))
         squatter.listen(1)
         taken = squatter.getsockname()[1]
-        monkeypatch.setattr(broker, "_choose_ports", lambda: (taken, broker._free_port()))
+        monkeypatch.setattr(broker, "_choose_ports", lambda *_args: (taken, broker._free_port()))
         with pytest.raises(BrokerError, match=f"Port {taken} on 127.0.0.1 is in use"):
             broker.start_broker(timeout=30)
 

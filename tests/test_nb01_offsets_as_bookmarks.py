@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers.inspection import java_string_hashcode, offsets_partition_for
+from helpers.inspection import java_string_hashcode, name_with_hashcode, offsets_partition_for
 from notebook_params import PARAMS
 
 pytestmark = [pytest.mark.notebook]
@@ -101,9 +101,14 @@ def offsets_partition_for_hash(h: int, n: int) -> int:
 
 def test_article_group_verdict_is_computed(rec):
     art = rec["article_group"]
-    assert art["hashCode"] == java_string_hashcode("test_group_1")
-    assert art["predicted"] == offsets_partition_for("test_group_1", rec["offsets_topic_partitions"])
-    assert art["observed"] == [art["predicted"]] == [30]
+    # the live group: test_group_1 itself on a private broker, the learner's own on a shared one
+    assert art["group"] == rec["learner_prefix"] + "test_group_1"
+    assert art["hashCode"] == java_string_hashcode(art["group"])
+    assert art["predicted"] == offsets_partition_for(art["group"], rec["offsets_topic_partitions"])
+    assert art["observed"] == [art["predicted"]]
+    assert rec["article_partition"] == [offsets_partition_for("test_group_1", 50)] == [30]
+    if not rec["learner_prefix"]:  # the article's own group, observed on the broker
+        assert art["observed"] == [30]
     assert art["committed_offset"] == [3]
     assert rec["article_says"] == 28
     assert rec["article_partition_is_right"] is False
@@ -124,6 +129,9 @@ def test_the_articles_28_is_python2s_hash(rec):
 
 def test_min_value_group_lands_in_partition_zero(rec):
     mv = rec["min_value_group"]
+    assert mv["group"] == name_with_hashcode(rec["learner_prefix"] + "polygenelubricants", -(2**31))
+    if not rec["learner_prefix"]:
+        assert mv["group"] == "polygenelubricants"
     assert mv["hashCode"] == -(2**31)
     assert mv["observed"] == [0] == [mv["predicted"]]
 
