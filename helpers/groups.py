@@ -777,10 +777,20 @@ def formatter_vs_decoder(group_id: str, *, bootstrap: str | None = None, since: 
     start = (since or {}).get(partition)
     decoded = read_offsets_topic(bootstrap, partitions=[partition],
                                  since=None if start is None else {partition: start}, timeout_s=120)
-    run, printed = offsets_formatter_records(partition, bootstrap=bootstrap, offset=start,
-                                             timeout_ms=timeout_ms)
     ours = [_decoder_row(r) for r in decoded if r["kind"] == "offset_commit" and r["group"] == group_id]
-    raw = [r for r in printed if r["key"]["data"].get("group") == group_id]
+    # --timeout-ms also runs while the console consumer starts up: on a busy machine its first
+    # fetch can come after 1.5 s, and it exits having read nothing. Then ask again, patiently.
+    for attempt, wait_ms in enumerate((timeout_ms, max(timeout_ms, 15_000))):
+        try:
+            run, printed = offsets_formatter_records(partition, bootstrap=bootstrap, offset=start,
+                                                     timeout_ms=wait_ms)
+        except ToolError as exc:  # it read nothing: "TimeoutException" on stderr
+            if attempt or "TimeoutException" not in str(exc):
+                raise
+            continue
+        raw = [r for r in printed if r["key"]["data"].get("group") == group_id]
+        if raw or not ours:
+            break
     return FormatterCheck(group_id, partition, [_formatter_row(r) for r in raw], ours, run, raw)
 
 
