@@ -8,10 +8,12 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# The offline bundle: when this file exists, set-up installs from it with no network.
+BUNDLE ?= dist/kafka-offsets-course-bundle.tar.gz
 # Kernels and extensions come from the course environment first.
 export JUPYTER_PATH := $(abspath $(VENV))/share/jupyter
 
-.PHONY: help setup lab test test-fast broker stop status logs bench bench-small benchmarks clean test-pythons site site-serve
+.PHONY: help setup lab test test-fast broker stop status logs bench bench-small benchmarks clean test-pythons site site-serve bundle
 
 # The lowest and highest Python the README promises; `make test-pythons` runs the suite on each.
 PYTHON_LOW  ?= python3.11
@@ -26,6 +28,7 @@ help:
 	@echo "make bench       what commits cost: 100,000 messages per mode and client (notebook 07)"
 	@echo "make bench-small the same with 2,000 messages, one round (what CI runs, via tests)"
 	@echo "make site        the static HTML edition of the executed course, in .course/site/ (make site-serve)"
+	@echo "make bundle      one archive with the broker's jars and every pinned wheel, for rooms without internet"
 	@echo "make test-pythons the suite on Python $(PYTHON_LOW:python%=%) and $(PYTHON_HIGH:python%=%), each in its own .venv-3.X"
 	@echo "make clean       stop the broker, remove .venv and .course"
 
@@ -34,7 +37,15 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	  { echo "error: the course needs Python 3.11+ (its pinned pandas and matplotlib do); '$(PYTHON)' is $$($(PYTHON) --version 2>&1). Run: make PYTHON=python3.11 ..."; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || \
 	  { echo "error: '$(PYTHON) -m venv' failed (Debian/Ubuntu: apt install python3-venv)"; exit 1; }
-	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,bench]'
+	@# With the offline bundle (make bundle) present: wheels from it, no index, no network.
+	@if [ -f "$(BUNDLE)" ]; then \
+	  $(PY) tools/bundle.py unpack "$(BUNDLE)" && \
+	  echo "installing from the offline bundle $(BUNDLE) (pip --no-index)" && \
+	  $(PY) -m pip install --quiet --disable-pip-version-check --no-index --find-links .course/bundle/wheels \
+	    -c constraints.txt -e '.[dev,bench]'; \
+	else \
+	  $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,bench]'; \
+	fi
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (Kafka offsets course)" >/dev/null
 	@# No "Jupyter news?" prompt: classrooms are often offline, and it distracts from the course.
 	@mkdir -p $(VENV)/etc/jupyter/labconfig && printf '%s\n' \
@@ -45,6 +56,7 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	@touch $(STAMP)
 
 setup: $(STAMP)
+	@if [ -f "$(BUNDLE)" ]; then $(PY) tools/bundle.py unpack "$(BUNDLE)"; fi
 	@$(PY) -m helpers.broker fetch >/dev/null
 
 broker: setup
@@ -105,3 +117,8 @@ site-serve:
 	@test -f .course/site/index.html || { echo "no site yet: make site"; exit 1; }
 	@echo "serving http://127.0.0.1:$(SITE_PORT)/ (Ctrl-C stops)"
 	@$(PYTHON) -m http.server --bind 127.0.0.1 --directory .course/site $(SITE_PORT)
+
+# The offline bundle (git-ignored dist/): jars + pinned wheels for this platform and Python;
+# copy it into another clone's dist/ and `make setup` there needs no network.
+bundle: setup
+	$(PY) tools/bundle.py build --out $(BUNDLE)
