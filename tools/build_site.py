@@ -333,7 +333,11 @@ def main(argv: list[str] | None = None) -> int:
     if any(not is_fresh(args.executed / q.name, q, depends) for q in notebooks):
         import helpers as hp
 
-        hp.ensure_broker()  # start it once, with its own clear message if it cannot
+        try:
+            hp.ensure_broker()  # start it once, before the first notebook needs it
+        except hp.BrokerError as e:
+            print(f"error: notebooks must run again, and the broker is not available:\n{e}", file=sys.stderr)
+            return 1
     report = build_site(notebooks, args.out, args.executed, timeout=args.timeout, depends_on=depends)
     print(report.summary())
     for page in report.failed:
