@@ -166,13 +166,18 @@ STAGES = ("preparing", "run 1 starting", "run 1 consuming", "run 1 stopped", "ru
 
 class _Warmup:
     """The replay lab's topic (created and seeded once) and its warm workers, prepared in
-    the background as soon as the lab is built; every trial uses a fresh group."""
+    the background as soon as the lab is built; every trial uses a fresh group. Only the
+    :data:`_KEEP_WARM` labs built last keep their workers waiting (re-running a lab's cell
+    builds a new lab); an older lab's next click starts them again."""
 
     def __init__(self, n_messages: int, partitions: int, bootstrap: str | None) -> None:
         from .crashlab.warm import WarmWorkers
 
         self.n_messages, self.partitions, self.bootstrap = n_messages, partitions, bootstrap
         self.workers = WarmWorkers(2)
+        _WARM.append(self.workers)
+        while len(_WARM) > _KEEP_WARM:
+            _WARM.pop(0).close()
         self.topic: str | None = None
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._prepare, name="replay-lab-warmup", daemon=True)
@@ -201,6 +206,10 @@ class _Warmup:
                                "broker running (hp.ensure_broker())?")
         self.workers.fill()
         return {"topic": self.topic, "workers": self.workers}
+
+
+_KEEP_WARM = 3  # replay labs whose workers wait
+_WARM: list[Any] = []  # their WarmWorkers, oldest first
 
 
 @dataclass

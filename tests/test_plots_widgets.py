@@ -307,3 +307,51 @@ def test_replay_lab_runs_the_crash_lab_with_warm_workers(kafka):
         assert lab.summary()["ok"] and lab.progress.value == lab.progress.max
     finally:
         lab.close()
+
+
+@pytest.mark.broker
+def test_in_a_kernel_a_click_leaves_the_kernel_free_and_the_widget_updates_from_the_thread(kafka):
+    """What JupyterLab sees, without a browser: a real ipykernel runs the lab; the cell that
+    clicks returns at once, the next cell runs while the trial does, and the widget's
+    status and report reach the frontend as comm messages sent from the trial's thread."""
+    import time
+    from pathlib import Path
+
+    from jupyter_client.manager import start_new_kernel
+
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(Path(widgets.__file__).parent.parent))
+    try:
+        def run(code: str, timeout: float = 120) -> tuple[float, list[dict]]:
+            t0 = time.perf_counter()
+            msg_id = kc.execute(code)
+            reply = kc.get_shell_msg(timeout=timeout)
+            while reply["parent_header"].get("msg_id") != msg_id:  # earlier requests' replies
+                reply = kc.get_shell_msg(timeout=timeout)
+            assert reply["content"]["status"] == "ok", reply["content"]
+            return time.perf_counter() - t0, []
+
+        run(f"import helpers as hp\nlab = hp.replay_lab(mode='sync', n_messages=120, crash_after=45, "
+            f"bootstrap={kafka.bootstrap!r})\nlab.warmup.trial_kwargs()\n"
+            "widget_ids = {lab.status.model_id: 'status', lab.report.model_id: 'report', "
+            "lab.run_button.model_id: 'button'}")
+        while kc.iopub_channel.msg_ready():
+            kc.get_iopub_msg(timeout=1)
+        click_s, _ = run("lab.run_button.click()")
+        free_s, _ = run("1 + 1")                      # the kernel answers while the trial runs
+        done_s, _ = run("lab.wait(120)\nassert lab.last_error is None, lab.last_error")
+        updates: list[tuple[str, dict]] = []
+        while kc.iopub_channel.msg_ready():
+            msg = kc.get_iopub_msg(timeout=1)
+            if msg["msg_type"] == "comm_msg" and msg["content"]["data"].get("method") == "update":
+                updates.append((msg["content"]["comm_id"], msg["content"]["data"]["state"]))
+        statuses = [s["value"] for _c, s in updates if "value" in s and isinstance(s["value"], str)]
+        assert any("records processed" in v for v in statuses), statuses
+        assert any(v.startswith("done in") for v in statuses), statuses
+        assert any("processed twice" in v for v in statuses)  # the report's HTML
+        assert any(s.get("disabled") is True for _c, s in updates)
+        assert any(s.get("disabled") is False for _c, s in updates)
+        assert click_s < 2 and free_s < 2 and done_s > 0
+    finally:
+        kc.execute("lab.close()")
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
