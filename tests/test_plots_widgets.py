@@ -348,6 +348,7 @@ def test_in_a_kernel_a_click_leaves_the_kernel_free_and_the_widget_updates_from_
         assert any("records processed" in v for v in statuses), statuses
         assert any(v.startswith("done in") for v in statuses), statuses
         assert any("processed twice" in v for v in statuses)  # the report's HTML
+        assert any("image/png" in o.get("data", {}) for _c, s in updates for o in s.get("outputs", []))
         assert any(s.get("disabled") is True for _c, s in updates)
         assert any(s.get("disabled") is False for _c, s in updates)
         assert click_s < 2 and free_s < 2 and done_s > 0
