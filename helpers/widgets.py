@@ -238,6 +238,7 @@ class ReplayLab(_Lab):
     last_figure: Any = None
     last_error: BaseException | None = None
     runs: int = 0
+    report_seconds: float | None = None  # the last click: until the report table showed
 
     def result(self) -> Any:
         return self.last_report
@@ -269,7 +270,7 @@ class ReplayLab(_Lab):
         in a background thread); returns the report, or ``None`` after an error (shown)."""
         from .plots import plot_replay
 
-        self.last_error = None
+        self.last_error, self.report_seconds = None, None
         t0 = time.perf_counter()
         try:
             self._stage(0, "checking the controls")
@@ -280,13 +281,15 @@ class ReplayLab(_Lab):
                 kw.update(self.warmup.trial_kwargs())
             kw["progress"] = self._on_progress
             report = self.run_trial(mode, plan, **kw)
-            self._stage(7, "drawing the replay")
+            self.report.value = _table_html(_report_rows(report))  # the numbers first ...
+            self.last_report, self.report_seconds = report, time.perf_counter() - t0
+            self._stage(7, f"report in {self.report_seconds:.1f} s; drawing the replay")
             fig = plot_replay(report)
-            self.report.value = _table_html(_report_rows(report))
-            _show_figure(self.output, fig)
-            self.last_report, self.last_figure = report, fig
+            _show_figure(self.output, fig)  # ... then the figure
+            self.last_figure = fig
             self.runs += 1
-            self._stage(8, f"done in {time.perf_counter() - t0:.1f} s: change a control and run again")
+            self._stage(8, f"done: report in {self.report_seconds:.1f} s, figure in "
+                           f"{time.perf_counter() - t0:.1f} s; change a control and run again")
             return report
         except Exception as exc:  # shown in the widget, never raised into the event loop
             self.last_error = exc
@@ -325,7 +328,7 @@ class ReplayLab(_Lab):
         rep = self.last_report
         out: dict[str, Any] = {"ok": self.last_error is None and rep is not None, "runs": self.runs,
                                "error": None if self.last_error is None else str(self.last_error),
-                               "seconds": self.seconds}
+                               "report_seconds": self.report_seconds, "seconds": self.seconds}
         if rep is not None:
             out.update({k: _get(rep, k) for k in ("mode", "duplicates", "lost", "processed")})
             out["crash"] = _get(rep, "crash")

@@ -141,7 +141,8 @@ def test_replay_lab_runs_a_trial_on_click_and_updates_report_and_plot():
                              "auto_commit_interval_ms": 2500, "max_poll_records": 7}
     assert lab.last_error is None and lab.runs == 1 and lab.seconds is not None
     assert "processed twice" in lab.report.value and "15" in lab.report.value
-    assert lab.progress.value == lab.progress.max and lab.status.value.startswith("done in")
+    assert lab.progress.value == lab.progress.max and lab.status.value.startswith("done: report in")
+    assert 0 < lab.report_seconds <= lab.seconds
     assert lab.last_figure is not None and not lab.run_button.disabled
     (shown,) = lab.output.outputs  # the figure, as a PNG in the Output widget
     assert shown["data"]["image/png"].startswith("iVBORw0KGgo")  # base64 of the PNG signature
@@ -346,7 +347,7 @@ def test_in_a_kernel_a_click_leaves_the_kernel_free_and_the_widget_updates_from_
                 updates.append((msg["content"]["comm_id"], msg["content"]["data"]["state"]))
         statuses = [s["value"] for _c, s in updates if "value" in s and isinstance(s["value"], str)]
         assert any("records processed" in v for v in statuses), statuses
-        assert any(v.startswith("done in") for v in statuses), statuses
+        assert any(v.startswith("done: report in") for v in statuses), statuses
         assert any("processed twice" in v for v in statuses)  # the report's HTML
         assert any("image/png" in o.get("data", {}) for _c, s in updates for o in s.get("outputs", []))
         assert any(s.get("disabled") is True for _c, s in updates)
