@@ -413,7 +413,7 @@ def replay_lab(
     stop: str = "SIGKILL after the record",
     handoff: bool = False,
     n_messages: int = 300,
-    process_ms: float = 1.0,
+    process_ms: float = 0.0,
     loop: Any = None,
     background: bool = True,
     run_trial: Callable[..., Any] | None = None,
@@ -433,6 +433,8 @@ def replay_lab(
     (``background=False``: in the click). The default lab creates and seeds one topic of
     ``n_messages`` and starts two warm worker processes as soon as it is built (every trial
     gets a fresh group on that topic), so a click pays for the trial, not for set-up.
+    ``process_ms`` (simulated work per record, 0 by default) makes run 1 last long enough
+    for auto commits to happen before the crash: notebook 02 passes 2 ms.
     ``run_trial`` and ``crash_plan`` can be replaced (the tests pass stand-ins).
     """
     import ipywidgets as w

@@ -137,7 +137,7 @@ def test_replay_lab_runs_a_trial_on_click_and_updates_report_and_plot():
     lab.run_button.click()
     assert lab.wait(10)["duplicates"] == 15
     assert [(m, c) for m, c, _ in calls] == [("auto", {"after_records": 25})]
-    assert _kw(calls[0]) == {"n_messages": 60, "process_ms": 1.0, "partitions": 1,
+    assert _kw(calls[0]) == {"n_messages": 60, "process_ms": 0.0, "partitions": 1,
                              "auto_commit_interval_ms": 2500, "max_poll_records": 7}
     assert lab.last_error is None and lab.runs == 1 and lab.seconds is not None
     assert "processed twice" in lab.report.value and "15" in lab.report.value
