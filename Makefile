@@ -1,6 +1,7 @@
 # The hands-on course on Kafka consumer offsets.
 #   make lab    set everything up, start the broker, open JupyterLab on notebooks/
 #   make test   set everything up and run the whole test suite (CI runs this)
+#   make test-browser  the course in JupyterLab in a real Chromium (CI runs it after make test)
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -11,11 +12,12 @@ STAMP  := $(VENV)/.installed
 # Kernels and extensions come from the course environment first.
 export JUPYTER_PATH := $(abspath $(VENV))/share/jupyter
 
-.PHONY: help setup lab test test-fast broker stop status logs bench bench-small benchmarks clean
+.PHONY: help setup lab test test-fast test-browser browser-setup broker stop status logs bench bench-small benchmarks clean
 
 help:
 	@echo "make lab         set up, start the Kafka broker, open JupyterLab on notebooks/"
 	@echo "make test        set up and run every test (unit tests + every notebook via papermill)"
+	@echo "make test-browser every notebook and widget in JupyterLab, driven in Chromium (Playwright)"
 	@echo "make broker      start (or find) the broker;  make stop / status / logs"
 	@echo "make benchmarks  broker start-up and memory figures"
 	@echo "make bench       what commits cost: 100,000 messages per mode and client (notebook 07)"
@@ -59,6 +61,32 @@ test: setup
 
 test-fast: setup
 	$(PY) -m pytest -m "not notebook"
+
+# Browser tests: Playwright for Python drives the system's Chromium (Debian's package;
+# never a browser download). browser-setup installs the package when it is missing.
+CHROMIUM ?= /usr/bin/chromium
+BROWSER_STAMP := $(VENV)/.browser-installed
+$(BROWSER_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[browser]'
+	@touch $(BROWSER_STAMP)
+
+browser-setup: $(BROWSER_STAMP)
+	@if test -x $(CHROMIUM); then exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then \
+	  echo "error: $(CHROMIUM) not found and no apt-get here: install Chromium, then run make CHROMIUM=/path/to/chromium test-browser"; exit 1; fi; \
+	if test "$$(id -u)" = 0; then SUDO=; \
+	elif command -v sudo >/dev/null; then SUDO=sudo; \
+	else echo "error: $(CHROMIUM) not found; installing it needs root: run 'apt-get install -y chromium' as root (or install sudo)"; exit 1; fi; \
+	echo "Installing Chromium (Debian's package) for the browser tests..."; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	$$SUDO apt-get install -y -q chromium || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; } || \
+	  { echo "error: 'apt-get install chromium' failed (see above); install Chromium, then rerun make test-browser"; exit 1; }; \
+	test -x $(CHROMIUM) || { echo "error: chromium installed but $(CHROMIUM) is missing; run make CHROMIUM=/path/to/chromium test-browser"; exit 1; }
+
+# JupyterLab on a copy of notebooks/ under .course/browser/, Run All in Chromium; times in
+# .course/browser/times.json, screenshots of failures in .course/browser/screenshots/.
+test-browser: setup browser-setup
+	COURSE_CHROMIUM=$(CHROMIUM) $(PY) -m pytest tests/browser -p no:cacheprovider
 
 benchmarks: broker
 	$(PY) benchmarks/broker_startup.py
