@@ -87,11 +87,12 @@ class LabServer:
                 self.proc.wait(10)
 
 
-def start_lab(root: Path, timeout: float = 90.0) -> LabServer:
-    """The course environment's JupyterLab on ``root``: token-less, 127.0.0.1, a free port."""
+def start_lab(root: Path, timeout: float = 90.0, state: Path | None = None) -> LabServer:
+    """The course environment's JupyterLab on ``root``: token-less, 127.0.0.1, a free port;
+    its settings, workspaces and log in ``state`` (fresh; default .course/browser/lab-state)."""
     port = _free_port()
     jupyter = Path(sys.executable).parent / "jupyter"
-    state = WORK / "lab-state"
+    state = state or WORK / "lab-state"
     if state.exists():
         shutil.rmtree(state)
     (state / "settings").mkdir(parents=True)
@@ -107,7 +108,7 @@ def start_lab(root: Path, timeout: float = 90.0) -> LabServer:
            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     if os.geteuid() == 0:
         cmd.append("--allow-root")
-    log = WORK / "jupyter.log"
+    log = state / "jupyter.log"
     env = dict(os.environ, JUPYTER_PATH=str(Path(sys.prefix) / "share" / "jupyter"))
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=root)
@@ -237,7 +238,8 @@ def cell_index(page: Any, needle: str) -> int:
 
 def _described(cell: Any, kind: str, description: str) -> Any:
     """The ipywidgets control of class ``widget-<kind>`` whose description is ``description``."""
-    label = cell.locator("label.widget-label").filter(has_text=re.compile(f"^{re.escape(description)}$"))
+    # a `has=` locator is matched inside each candidate: build it from the page, not from the cell
+    label = cell.page.locator("label.widget-label").filter(has_text=re.compile(f"^{re.escape(description)}$"))
     return cell.locator(f".widget-{kind}").filter(has=label).first
 
 
@@ -270,7 +272,8 @@ def pick(cell: Any, description: str, option: str) -> None:
 
 
 def dropdown_options(cell: Any, description: str) -> list[str]:
-    return _described(cell, "dropdown", description).locator("option").all_inner_texts()
+    options = _described(cell, "dropdown", description).locator("option").all()
+    return [o.get_attribute("value") or "" for o in options]
 
 
 def button(cell: Any, name: str) -> Any:
