@@ -9,10 +9,17 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# The offline bundle: when this file exists, set-up installs from it with no network.
+BUNDLE ?= dist/kafka-offsets-course-bundle.tar.gz
 # Kernels and extensions come from the course environment first.
 export JUPYTER_PATH := $(abspath $(VENV))/share/jupyter
 
-.PHONY: help setup lab test test-fast test-browser browser-setup broker stop status logs bench bench-small benchmarks clean
+.PHONY: help setup lab test test-fast test-browser browser-setup broker stop status logs bench bench-small benchmarks clean test-pythons site site-serve bundle
+
+# The lowest and highest Python the README promises; `make test-pythons` runs the suite on each.
+PYTHON_LOW  ?= python3.11
+PYTHON_HIGH ?= python3.13
+TEST_PYTHONS ?= $(PYTHON_LOW) $(PYTHON_HIGH)
 
 help:
 	@echo "make lab         set up, start the Kafka broker, open JupyterLab on notebooks/"
@@ -22,6 +29,9 @@ help:
 	@echo "make benchmarks  broker start-up and memory figures"
 	@echo "make bench       what commits cost: 100,000 messages per mode and client (notebook 07)"
 	@echo "make bench-small the same with 2,000 messages, one round (what CI runs, via tests)"
+	@echo "make site        the static HTML edition of the executed course, in .course/site/ (make site-serve)"
+	@echo "make bundle      one archive with the broker's jars and every pinned wheel, for rooms without internet"
+	@echo "make test-pythons the suite on Python $(PYTHON_LOW:python%=%) and $(PYTHON_HIGH:python%=%), each in its own .venv-3.X"
 	@echo "make clean       stop the broker, remove .venv and .course"
 
 $(STAMP): pyproject.toml constraints.txt Makefile
@@ -29,16 +39,26 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	  { echo "error: the course needs Python 3.11+ (its pinned pandas and matplotlib do); '$(PYTHON)' is $$($(PYTHON) --version 2>&1). Run: make PYTHON=python3.11 ..."; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || \
 	  { echo "error: '$(PYTHON) -m venv' failed (Debian/Ubuntu: apt install python3-venv)"; exit 1; }
-	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,bench]'
+	@# With the offline bundle (make bundle) present: wheels from it, no index, no network.
+	@if [ -f "$(BUNDLE)" ]; then \
+	  $(PY) tools/bundle.py unpack "$(BUNDLE)" && \
+	  echo "installing from the offline bundle $(BUNDLE) (pip --no-index)" && \
+	  $(PY) -m pip install --quiet --disable-pip-version-check --no-index --find-links .course/bundle/wheels \
+	    -c constraints.txt -e '.[dev,bench]'; \
+	else \
+	  $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,bench]'; \
+	fi
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (Kafka offsets course)" >/dev/null
 	@# No "Jupyter news?" prompt: classrooms are often offline, and it distracts from the course.
 	@mkdir -p $(VENV)/etc/jupyter/labconfig && printf '%s\n' \
 	  '{"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": true}}' \
 	  > $(VENV)/etc/jupyter/labconfig/page_config.json
-	@if git rev-parse --git-dir >/dev/null 2>&1; then $(VENV)/bin/nbstripout --install --attributes .gitattributes; fi
+	@# Only the main venv installs the git filter (a .venv-3.X one may be deleted later).
+	@if [ "$(VENV)" = .venv ] && git rev-parse --git-dir >/dev/null 2>&1; then $(VENV)/bin/nbstripout --install --attributes .gitattributes; fi
 	@touch $(STAMP)
 
 setup: $(STAMP)
+	@if [ -f "$(BUNDLE)" ]; then $(PY) tools/bundle.py unpack "$(BUNDLE)"; fi
 	@$(PY) -m helpers.broker fetch >/dev/null
 
 broker: setup
@@ -67,7 +87,12 @@ test-fast: setup
 CHROMIUM ?= /usr/bin/chromium
 BROWSER_STAMP := $(VENV)/.browser-installed
 $(BROWSER_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[browser]'
+	@if ls .course/bundle/wheels/playwright-* >/dev/null 2>&1; then \
+	  $(PY) -m pip install --quiet --disable-pip-version-check --no-index --find-links .course/bundle/wheels \
+	    -c constraints.txt -e '.[browser]'; \
+	else \
+	  $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[browser]'; \
+	fi
 	@touch $(BROWSER_STAMP)
 
 browser-setup: $(BROWSER_STAMP)
@@ -100,3 +125,33 @@ bench-small: broker
 
 clean: stop
 	rm -rf $(VENV) .course
+
+# The whole suite on each Python the README names, each in its own venv (.venv-3.X, git-ignored).
+# One only: make test-pythons TEST_PYTHONS=python3.13
+test-pythons:
+	@for name in $(TEST_PYTHONS); do \
+	  exe=$$(tools/find_python.sh $$name) || exit 1; \
+	  v=$$($$exe -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	  echo "== make test on Python $$v ($$exe), venv .venv-$$v"; \
+	  start=$$(date +%s); \
+	  $(MAKE) --no-print-directory PYTHON=$$exe VENV=.venv-$$v test || { echo "== FAILED on Python $$v"; exit 1; }; \
+	  echo "== passed on Python $$v in $$(( $$(date +%s) - start )) s"; \
+	done
+
+# The static HTML edition: every notebook run with its defaults (or a fresh executed copy in
+# .course/executed reused), converted with nbconvert, with an index; open or serve .course/site/.
+SITE_PORT ?= 8765
+site: setup
+	@start=$$(date +%s); $(PY) -m tools.build_site --out .course/site --executed .course/executed; rc=$$?; \
+	  echo "built in $$(( $$(date +%s) - start )) s: $$(du -sh .course/site | cut -f1), $$(find .course/site -type f | wc -l) files"; \
+	  echo "open file://$(abspath .course/site)/index.html   or: make site-serve"; exit $$rc
+
+site-serve:
+	@test -f .course/site/index.html || { echo "no site yet: make site"; exit 1; }
+	@echo "serving http://127.0.0.1:$(SITE_PORT)/ (Ctrl-C stops)"
+	@$(PYTHON) -m http.server --bind 127.0.0.1 --directory .course/site $(SITE_PORT)
+
+# The offline bundle (git-ignored dist/): jars + pinned wheels for this platform and Python;
+# copy it into another clone's dist/ and `make setup` there needs no network.
+bundle: setup
+	$(PY) tools/bundle.py build --out $(BUNDLE)

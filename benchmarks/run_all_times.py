@@ -1,12 +1,13 @@
 """Run-All time of every notebook with its default parameters, as a learner's Run All (prints a table).
 
-    .venv/bin/python benchmarks/run_all_times.py [--solve] [NN ...]
+    .venv/bin/python benchmarks/run_all_times.py [--solve] [--out DIR] [NN ...]
 
 Each notebook runs top to bottom with papermill, its own default parameters, in a fresh
 kernel, against the course broker; ``--solve`` sets SOLVE_EXERCISES (every exercise checked
 with its reference solution, as the tests do). Wall time per notebook and the total; a
 failing notebook is reported and the others still run. Figures depend on the machine's
-load: the load average is printed beside them.
+load: the load average is printed beside them. ``--out DIR`` keeps the executed copies there
+(``make site`` reuses them from ``.course/executed`` while they are fresh).
 """
 from __future__ import annotations
 
@@ -27,12 +28,14 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--solve", action="store_true", help="SOLVE_EXERCISES=True")
+    p.add_argument("--out", type=Path, help="keep the executed notebooks in this folder")
     p.add_argument("only", nargs="*", help="notebook numbers, e.g. 01 06 (default: all)")
     args = p.parse_args()
     hp.ensure_broker()
     paths = [q for q in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
              if not args.only or q.name[:2] in args.only]
-    rows, out = [], Path(tempfile.mkdtemp(prefix="run-all-"))
+    rows, out = [], args.out or Path(tempfile.mkdtemp(prefix="run-all-"))
+    out.mkdir(parents=True, exist_ok=True)
     for path in paths:
         load = os.getloadavg()[0]
         t0 = time.perf_counter()

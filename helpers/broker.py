@@ -254,9 +254,19 @@ def _java() -> str:
 
 
 def fetch_jars(quiet: bool = True) -> Path:
-    """Copy the broker's jars from Maven Central into the git-ignored cache, once."""
+    """Copy the broker's jars into the git-ignored cache, once: from the offline bundle if
+    `make setup` unpacked one (``make bundle``), else from Maven Central with ``mvn``."""
     jars = _jar_dir()
     if (jars / ".complete").exists():
+        return jars
+    bundled = course_home() / ".course" / "bundle" / "jars"  # `make setup` unpacks the offline bundle there
+    if (bundled / ".complete").exists() and (bundled / ".complete").read_text().strip() == kafka_version():
+        tmp = jars.with_name(jars.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(bundled, tmp)
+        shutil.rmtree(jars, ignore_errors=True)
+        tmp.rename(jars)
+        print(f"Broker jars copied from the offline bundle ({bundled}), no Maven.", file=sys.stderr)
         return jars
     mvn = shutil.which("mvn")
     if not mvn:
