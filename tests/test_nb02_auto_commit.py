@@ -86,3 +86,10 @@ def test_every_prediction_and_exercise_check_passes_with_the_reference_solutions
     exercises = {k: v for k, v in rec.items() if k.startswith("exercise:")}
     assert set(exercises) == {"exercise:replayed", "exercise:committed_after_failure", "exercise:auto_loop"}
     assert all(v is True for v in exercises.values()), exercises
+
+
+def test_the_replay_lab_ran_an_auto_trial_in_the_background(rec):
+    lab = rec["widget_trial"]
+    assert lab["ok"] is True and lab["runs"] == 1, lab["error"]
+    assert lab["mode"] == "auto" and lab["lost"] == 0
+    assert 0 <= lab["duplicates"] <= lab["crash"]["after_records"]

@@ -82,3 +82,11 @@ def test_the_stub_learners_start_from_fails_the_grade_and_says_why(kafka, tmp_pa
         sys.modules.pop("stub_nb03_sync_loop", None)
     assert not grade.passed
     assert any("never processed" in p for p in grade.problems), grade.problems
+
+
+def test_the_replay_lab_ran_a_sync_trial_in_the_background(executed):
+    lab = executed(NB)["widget_trial"]
+    assert lab["ok"] is True and lab["runs"] == 1, lab["error"]
+    assert lab["mode"] == "sync" and lab["lost"] == 0
+    # SIGKILLed after its crash point: at most the unfinished batch comes again
+    assert 0 <= lab["duplicates"] <= lab["settings"]["max_poll_records"]

@@ -90,3 +90,10 @@ def test_the_stub_learners_start_from_fails_both_checks(kafka, tmp_path, monkeyp
         sys.modules.pop("stub_nb04_async_loop", None)
     assert not grade.passed
     assert any("never processed" in p for p in grade.problems), grade.problems
+
+
+def test_the_replay_lab_ran_an_async_trial_in_the_background(executed):
+    lab = executed(NB)["widget_trial"]
+    assert lab["ok"] is True and lab["runs"] == 1, lab["error"]
+    # SIGKILLed after a record: at least that record's batch comes again, nothing is lost
+    assert lab["mode"] == "async" and lab["lost"] == 0 and lab["duplicates"] >= 1

@@ -40,3 +40,10 @@ def test_unclosed_consumer_leaves_after_max_poll_interval_not_session_timeout(ex
 def test_the_reference_combined_loop_passes_the_crash_lab(executed):
     grade = executed(NB)["combined_grade"]
     assert grade["passed"] and grade["lost"] == 0 and grade["trials"] == 3
+
+
+def test_the_replay_lab_ran_a_combined_trial_in_the_background(executed):
+    lab = executed(NB)["widget_trial"]
+    assert lab["ok"] is True and lab["runs"] == 1, lab["error"]
+    # a SIGKILL skips the final sync commit: combined replays like async, and loses nothing
+    assert lab["mode"] == "combined" and lab["lost"] == 0 and lab["duplicates"] >= 1

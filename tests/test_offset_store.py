@@ -151,6 +151,7 @@ def test_plot_and_lab_work_headlessly():
     lab.store.value = "offsets committed to Kafka"
     lab.crash_point.value = 33
     lab.run_button.click()
+    lab.wait(30)  # a click runs in a background thread
     assert seen == [("offsets committed to Kafka", 33, 50)]
     assert lab.runs == 1 and lab.last_error is None and "stored twice" in lab.report.value
     assert isinstance(lab.last_figure, Figure)

@@ -190,6 +190,7 @@ def test_rebalance_lab_runs_headlessly_with_a_stand_in():
     lab.event.value = "a member crashes (SIGKILL)"
     lab.members.value = 2
     lab.run_button.click()
+    lab.wait(30)  # a click runs in a background thread
     assert lab.last_error is None and lab.runs == 1
     mode, plan, kw = calls[0]
     assert mode == "auto" and plan[-1] == ("m2", "kill", 1.0)
@@ -204,6 +205,8 @@ def test_rebalance_lab_shows_errors_and_rejects_bad_settings():
 
     lab = widgets.rebalance_lab(run_group=broken)
     lab.run_button.click()
+    lab.wait(30)
+    assert not lab.run_button.disabled
     assert isinstance(lab.last_error, TimeoutError) and "did not finish" in lab.status.value
     for kw in ({"event": "a member sings"}, {"mode": "often"}, {"assignor": "fair"}, {"members": 5}):
         with pytest.raises(ValueError):

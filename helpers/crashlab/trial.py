@@ -12,26 +12,26 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..jsonl import read_rows as _read_jsonl
+from . import warm
 from .plan import CrashPlan, TrialReport, WorkerError, grade_trial, predicted_duplicates, tally_ledger
 
 __all__ = ["Grade", "grade_loop", "run_trial", "run_trials", "sweep_auto_commit"]
 
 _ROOT = Path(__file__).resolve().parent.parent.parent
 _POLL_S = 0.002  # how often the parent looks at the worker
+_PROGRESS_S = 0.1  # how often it counts the ledger for progress()
 
 
 def _tail(path: Path, n: int = 25) -> str:
@@ -64,44 +64,57 @@ def _committed(admin: Any, group_id: str, topic: str, partitions: Iterable[int])
     return dict(sorted(out.items()))
 
 
-def _settled_committed(admin: Any, group_id: str, topic: str, partitions: Iterable[int],
-                       every_s: float = 0.2, max_s: float = 3.0) -> dict[int, int | None]:
-    """The group's committed offsets once they stop moving.
+Progress = Callable[[str, int, int], None]  # (stage, run, records processed in that run)
 
-    A commit request already written to the socket when run 1 was killed is still
-    applied by the broker after the process is gone; read until two reads agree, so
-    the report holds the offsets run 2 really starts from.
-    """
-    parts = list(partitions)
-    last = _committed(admin, group_id, topic, parts)
-    end = time.monotonic() + max_s
-    while time.monotonic() < end:
-        time.sleep(every_s)
-        now = _committed(admin, group_id, topic, parts)
-        if now == last:
-            break
-        last = now
-    return last
+
+def _start_worker(cfg_path: Path, out_path: Path, err_path: Path, workers: Any) -> Any:
+    """A warm worker given its config, or else a new process (the cold start)."""
+    if workers is not None:
+        proc = workers.take()
+        if proc is not None and warm.start(proc, cfg_path):
+            return proc
+    with open(err_path, "wb") as err, open(out_path, "wb") as out:
+        return subprocess.Popen(warm.worker_command(str(cfg_path)), stdout=out, stderr=err,
+                                stdin=subprocess.DEVNULL, cwd=_ROOT, env=warm.worker_env())
+
+
+class _LedgerCounter:
+    """Counts the ledger lines written since it was made, reading only what is new."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = path.stat().st_size if path.exists() else 0
+        self.count = 0
+
+    def update(self) -> int:
+        if self.path.exists():
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                chunk = f.read()
+            self.offset += len(chunk)
+            self.count += chunk.count(b"\n")
+        return self.count
 
 
 def _run_worker(cfg: dict[str, Any], workdir: Path, deadline: float,
-                crash: CrashPlan | None) -> dict[str, Any]:
+                crash: CrashPlan | None, workers: Any = None,
+                progress: Progress | None = None) -> dict[str, Any]:
     """Start one worker; kill or signal it as ``crash`` (parent-side triggers) says."""
     run = cfg["run"]
     cfg_path = workdir / f"run{run}.json"
-    cfg_path.write_text(json.dumps(cfg))
     err_path, out_path = workdir / f"run{run}.stderr", workdir / f"run{run}.stdout"
+    cfg_path.write_text(json.dumps({**cfg, "stdout": str(out_path), "stderr": str(err_path)}))
     ledger = Path(cfg["ledger"])
+    counter = _LedgerCounter(ledger)
     started = time.time()
-    with open(err_path, "wb") as err, open(out_path, "wb") as out:
-        # The learner's loop module sits in the notebook's folder: the child imports it from there.
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            p for p in (os.getcwd(), os.environ.get("PYTHONPATH", "")) if p)}
-        proc = subprocess.Popen([sys.executable, "-m", "helpers.crashlab.worker", str(cfg_path)],
-                                stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=_ROOT, env=env)
+    if progress:
+        progress("starting", run, 0)
+    # The learner's loop module sits in the notebook's folder: the child imports it from there.
+    proc = _start_worker(cfg_path, out_path, err_path, workers)
     signalled: dict[str, Any] = {}
     try:
         act_at: float | None = None
+        shown, next_count = 0, 0.0
         while proc.poll() is None:
             now = time.time()
             if now > deadline:
@@ -110,6 +123,11 @@ def _run_worker(cfg: dict[str, Any], workdir: Path, deadline: float,
                 raise TimeoutError(f"crash-lab run {run} did not finish within the trial's "
                                    f"timeout_s; raise timeout_s or lower n_messages/process_ms. "
                                    f"Worker stderr:\n{_tail(err_path)}")
+            if progress and now >= next_count:
+                next_count = now + _PROGRESS_S
+                if counter.update() != shown:
+                    shown = counter.count
+                    progress("consuming", run, shown)
             if crash is not None and crash.after_ms is not None and not signalled:
                 if act_at is None and ledger.exists() and ledger.stat().st_size:
                     with open(ledger, "rb") as f:
@@ -128,6 +146,8 @@ def _run_worker(cfg: dict[str, Any], workdir: Path, deadline: float,
             proc.wait()
     rc = proc.returncode
     killed = rc == -signal.SIGKILL
+    if progress:
+        progress("killed" if killed else "stopped", run, counter.update())
     if rc != 0 and not (killed and crash is not None and not crash.graceful):
         raise WorkerError(f"crash-lab run {run} exited with code {rc} "
                           f"({'killed' if killed else 'failed'}, not as planned). "
@@ -196,6 +216,18 @@ def _prepare_topic(admin: Any, topic: str | None, mode: str, n_messages: int, pa
     return topic, offsets
 
 
+def _start_offsets(read: dict[int, int | None], status: dict[str, Any] | None) -> dict[int, int | None]:
+    """The committed offsets run 2 started from: those its consumer fetched when it was
+    assigned the partitions (the worker notes them), else those read right after run 1.
+
+    A commit run 1 had already written to its socket when it was killed is still applied
+    by the broker after the process is gone, so a read made just then can be too early;
+    run 2's own fetch is what its reading really started from.
+    """
+    fetched = (status or {}).get("committed_at_join") or {}
+    return {p: fetched.get(str(p), v) for p, v in read.items()}
+
+
 def _members(admin: Any, group_id: str) -> int:
     """How many members the group has now (0 once everyone left or expired)."""
     return len(admin.describe_groups([group_id]).get(group_id, {}).get("members") or [])
@@ -206,7 +238,9 @@ def run_trial(mode: str, crash: CrashPlan, *, loop: Any = None, rerun_loop: bool
               partitions: int = 3, topic: str | None = None, group_id: str | None = None,
               auto_commit_interval_ms: int = 5000, max_poll_records: int = 500,
               process_ms: float = 0.0, handoff: bool = False, timeout_s: float = 60,
-              workdir: str | Path | None = None, bootstrap: str | None = None) -> TrialReport:
+              workdir: str | Path | None = None, bootstrap: str | None = None,
+              workers: warm.WarmWorkers | None = None,
+              progress: Progress | None = None) -> TrialReport:
     """One crash trial (notebook 02): crash a consumer, restart it, count the damage.
 
     Run 1 consumes ``topic`` in ``group_id`` with commit ``mode`` (its consumer settings,
@@ -218,7 +252,11 @@ def run_trial(mode: str, crash: CrashPlan, *, loop: Any = None, rerun_loop: bool
     creates and seeds a new topic with ``n_messages`` over ``partitions``; an existing topic must hold exactly
     ``n_messages`` (trials can share one, each with its own group). ``process_ms``
     simulates work per record; ``handoff`` processes records on a background thread
-    after ``poll()`` returned them. ``workdir`` keeps the ledger and logs.
+    after ``poll()`` returned them. ``workdir`` keeps the ledger and logs. ``workers``
+    (a :class:`~helpers.crashlab.warm.WarmWorkers`) supplies already-started worker
+    processes; ``progress(stage, run, records)`` is called as the trial goes
+    (``"starting"``, ``"consuming"``, ``"killed"`` or ``"stopped"`` per run, then
+    ``"counting"``), from the calling thread.
     Raises ``ValueError`` for nonsense input, :class:`WorkerError` (with the worker's
     stderr) if a run fails, ``TimeoutError`` after ``timeout_s`` (workers are killed).
     """
@@ -256,11 +294,14 @@ def run_trial(mode: str, crash: CrashPlan, *, loop: Any = None, rerun_loop: bool
                 # A static member never sends LeaveGroup, so only a dynamic one shows whether
                 # close() was called; 6 s (the broker's minimum) bounds the wait if it was not.
                 run1.update(group_instance_id=None, session_timeout_ms=6000)
-            w1 = _run_worker(run1, wd, deadline, crash)
+            w1 = _run_worker(run1, wd, deadline, crash, workers, progress)
             left = _members(admin, group_id) == 0 if crash.graceful else None
-            committed_before = _settled_committed(admin, group_id, topic, offsets)
+            committed_read = _committed(admin, group_id, topic, offsets)
             run2 = {**base, "run": 2, "crash": None, "loop": ref if rerun_loop else None}
-            w2 = _run_worker(run2, wd, deadline, None)
+            w2 = _run_worker(run2, wd, deadline, None, workers, progress)
+            if progress:
+                progress("counting", 2, 0)
+            committed_before = _start_offsets(committed_read, w2["status"])
             committed_after = _committed(admin, group_id, topic, offsets)
             raw, polls, commits = (_read_jsonl(Path(files[f])) for f in ("ledger", "polls", "commits"))
         finally:

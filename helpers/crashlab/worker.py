@@ -8,6 +8,12 @@ line to the ledger (an ``O_APPEND`` write per record, so it survives SIGKILL); a
 planned record the worker SIGKILLs itself. SIGTERM (and SIGINT) make ``running()``
 return ``False``: a graceful stop. Every commit attempt goes to a file too, through a
 :class:`~helpers.tracing.CommitTracer` sink.
+
+``python -m helpers.crashlab.worker --wait`` is a *warm* worker
+(:mod:`helpers.crashlab.warm`): it imports kafka-python and the course's modules first,
+then waits for one line on stdin, the path of its CONFIG.json, and runs it, its stdout
+and stderr going to the files the config names. The interpreter's start and the imports
+are then over before a trial needs the process.
 """
 from __future__ import annotations
 
@@ -49,6 +55,35 @@ def _killer(crash: dict[str, Any], n_messages: int, stop: Callable[[], None],
     return check
 
 
+def _log_committed_fetch(consumer: Any) -> dict[str, int | None]:
+    """Note the committed offsets the consumer fetches when it is assigned its partitions.
+
+    That first OffsetFetch is where the run really starts from (partition -> offset, or
+    ``None``: no commit, so ``auto_offset_reset`` decides). kafka-python 3.0.12 fetches
+    through ``ConsumerCoordinator.fetch_committed_offsets_async``; it leaves out partitions
+    without a committed offset.
+    """
+    seen: dict[str, int | None] = {}
+    coordinator = consumer._coordinator
+    fetch = coordinator.fetch_committed_offsets_async
+
+    async def logged(partitions: Any, timeout_ms: Any = None) -> Any:
+        got = await fetch(partitions, timeout_ms=timeout_ms)
+        for tp in partitions:
+            if str(tp.partition) not in seen:
+                om = got.get(tp)
+                seen[str(tp.partition)] = None if om is None else int(om.offset)
+        return got
+
+    coordinator.fetch_committed_offsets_async = logged
+    return seen
+
+
+def _import_all() -> None:
+    """What a run needs, imported ahead (a warm worker does this before its go signal)."""
+    from .. import consumers, modes, runner, tracing  # noqa: F401
+
+
 def _run(cfg: dict[str, Any]) -> int:
     from ..consumers import make_consumer
     from ..modes import get_mode
@@ -86,6 +121,7 @@ def _run(cfg: dict[str, Any]) -> int:
         return batch
 
     consumer.poll = poll
+    joined = _log_committed_fetch(consumer)
 
     work: queue.Queue[Any] = queue.Queue()  # handoff: unbounded, like an executor's work queue
 
@@ -135,7 +171,8 @@ def _run(cfg: dict[str, Any]) -> int:
                        reraise=False, close_forgotten=False)
     work.join()  # handoff: what was queued is processed before the process exits
     print(json.dumps({"run": run, "processed": until.count, "reason": until.reason,
-                      "closed_by_loop": outcome.closed_by_loop, "error": outcome.error}),
+                      "closed_by_loop": outcome.closed_by_loop, "error": outcome.error,
+                      "committed_at_join": joined}),
           flush=True)
     if outcome.error is not None:
         print(f"the loop raised {outcome.error}", file=sys.stderr, flush=True)
@@ -143,16 +180,58 @@ def _run(cfg: dict[str, Any]) -> int:
     return 0
 
 
+def _wait_for_go() -> str | None:
+    """A warm worker: import everything, then wait for the config path on stdin."""
+    _import_all()
+    line = sys.stdin.readline().strip()
+    if not line:  # the parent closed stdin (or died): nothing to run
+        return None
+    cfg = json.loads(Path(line).read_text())
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        target = os.open(cfg[name], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(target, fd)
+        os.close(target)
+    return line
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m helpers.crashlab.worker CONFIG.json``: one run of a trial."""
+    """``python -m helpers.crashlab.worker CONFIG.json`` (or ``--wait``): one run of a trial."""
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 1:
-        print("usage: python -m helpers.crashlab.worker CONFIG.json", file=sys.stderr)
+        print("usage: python -m helpers.crashlab.worker CONFIG.json | --wait", file=sys.stderr)
         return 2
+    path = args[0]
+    if path == "--wait":
+        go = _wait_for_go()
+        if go is None:
+            return 0
+        path = go
     logging.basicConfig(level=os.environ.get("CRASHLAB_LOG", "WARNING"), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return _run(json.loads(Path(args[0]).read_text()))
+    return _run(json.loads(Path(path).read_text()))
+
+
+def _exit_now_is_safe(atexit_before: int) -> bool:
+    """True when skipping the interpreter's shutdown loses nothing: the run added no exit
+    handler (a producer's flush registers one) and left no non-daemon thread behind."""
+    import atexit
+
+    count = getattr(atexit, "_ncallbacks", None)
+    return count is not None and count() <= atexit_before and all(
+        t.daemon for t in threading.enumerate() if t is not threading.main_thread())
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    import atexit
+
+    _import_all()
+    _handlers = getattr(atexit, "_ncallbacks", lambda: -1)()
+    _code = main()
+    if _exit_now_is_safe(_handlers):
+        # The ledger lines are single writes and the status line is flushed; the parent
+        # waits for this process to end, and the interpreter's shutdown (tearing down
+        # kafka-python's modules) takes 0.1 to 0.5 s on a loaded machine: skip it.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_code)
+    sys.exit(_code)
