@@ -95,6 +95,8 @@ def drive_replay_lab(w: Widget) -> None:
     assert jlab.dropdown_options(c, "commit mode"), "no 'commit mode' dropdown"
     jlab.pick(c, "commit mode", "auto")
     interval = jlab.drag_slider(w.page, jlab.slider(c, "auto_commit_interval_ms"), 400)
+    if jlab.slider(c, "max_poll_records").count():  # the replay lab has it since the live-widget rework
+        jlab.drag_slider(w.page, jlab.slider(c, "max_poll_records"), 20)
     crash = int(jlab.drag_slider(w.page, jlab.slider(c, "crash after records"),
                                  jlab.slider_value(jlab.slider(c, "crash after records")) * 0.6))
     jlab.pick(c, "how run 1 stops", "SIGKILL after the record")
