@@ -1,6 +1,7 @@
 # The hands-on course on Kafka consumer offsets.
 #   make lab    set everything up, start the broker, open JupyterLab on notebooks/
 #   make test   set everything up and run the whole test suite (CI runs this)
+#   make test-browser  the course in JupyterLab in a real Chromium (CI runs it after make test)
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -15,7 +16,8 @@ export JUPYTER_PATH := $(abspath $(VENV))/share/jupyter
 
 .PHONY: help setup lab test test-fast test-room broker stop status logs room-broker room-stop room-status \
 	bench bench-small benchmarks sweeps clean cluster cluster-stop test-cluster \
-	test-pythons site site-serve bundle
+	test-pythons site site-serve bundle \
+	test-browser browser-setup
 
 # The lowest and highest Python the README promises; `make test-pythons` runs the suite on each.
 PYTHON_LOW  ?= python3.11
@@ -25,6 +27,7 @@ TEST_PYTHONS ?= $(PYTHON_LOW) $(PYTHON_HIGH)
 help:
 	@echo "make lab         set up, start the Kafka broker, open JupyterLab on notebooks/"
 	@echo "make test        set up and run every test (unit tests + every notebook via papermill)"
+	@echo "make test-browser every notebook and widget in JupyterLab, driven in Chromium (Playwright)"
 	@echo "make broker      start (or find) the broker;  make stop / status / logs"
 	@echo "make room-broker one broker for a room: make room-broker COURSE_BROKER_HOST=0.0.0.0 COURSE_BROKER_ADVERTISED=<address>"
 	@echo "                 prints what learners set;  make room-stop / room-status;  make test-room: 10 learners at once"
@@ -101,6 +104,37 @@ test-fast: setup
 # Ten learners' notebooks at once against one room broker of its own (on 127.0.0.2); minutes, so not in `make test`.
 test-room: setup
 	COURSE_TEST_ROOM=1 $(PY) -m pytest tests/test_room.py -s -p no:cacheprovider
+
+# Browser tests: Playwright for Python drives the system's Chromium (Debian's package;
+# never a browser download). browser-setup installs the package when it is missing.
+CHROMIUM ?= /usr/bin/chromium
+BROWSER_STAMP := $(VENV)/.browser-installed
+$(BROWSER_STAMP): $(STAMP)
+	@if ls .course/bundle/wheels/playwright-* >/dev/null 2>&1; then \
+	  $(PY) -m pip install --quiet --disable-pip-version-check --no-index --find-links .course/bundle/wheels \
+	    -c constraints.txt -e '.[browser]'; \
+	else \
+	  $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[browser]'; \
+	fi
+	@touch $(BROWSER_STAMP)
+
+browser-setup: $(BROWSER_STAMP)
+	@if test -x $(CHROMIUM); then exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then \
+	  echo "error: $(CHROMIUM) not found and no apt-get here: install Chromium, then run make CHROMIUM=/path/to/chromium test-browser"; exit 1; fi; \
+	if test "$$(id -u)" = 0; then SUDO=; \
+	elif command -v sudo >/dev/null; then SUDO=sudo; \
+	else echo "error: $(CHROMIUM) not found; installing it needs root: run 'apt-get install -y chromium' as root (or install sudo)"; exit 1; fi; \
+	echo "Installing Chromium (Debian's package) for the browser tests..."; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	$$SUDO apt-get install -y -q chromium || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; } || \
+	  { echo "error: 'apt-get install chromium' failed (see above); install Chromium, then rerun make test-browser"; exit 1; }; \
+	test -x $(CHROMIUM) || { echo "error: chromium installed but $(CHROMIUM) is missing; run make CHROMIUM=/path/to/chromium test-browser"; exit 1; }
+
+# JupyterLab on a copy of notebooks/ under .course/browser/, Run All in Chromium; times in
+# .course/browser/times.json, screenshots of failures in .course/browser/screenshots/.
+test-browser: setup browser-setup
+	COURSE_CHROMIUM=$(CHROMIUM) $(PY) -m pytest tests/browser -p no:cacheprovider
 
 benchmarks: broker
 	$(PY) benchmarks/broker_startup.py

@@ -125,6 +125,8 @@ class CommitTracer:
             return result
 
         def commit_offsets_async(offsets: Any, callback: Callable | None = None) -> Any:
+            if not offsets:  # nothing consumed yet (an auto commit during a slow join): no request is sent
+                return orig_async(offsets, callback)
             is_auto = callback == auto_callback
             attempt = self._new("auto" if is_auto else "async", offsets)
             user_callback = callback or coord.config["default_offset_commit_callback"]

@@ -107,3 +107,18 @@ def test_tracer_sees_every_mode_of_commit(kafka):
     assert modes["auto"] == {"auto", "auto-sync"}  # in poll(), and once more in close()
     assert modes["sync"] == {"sync"} and modes["async"] == {"async"}
     assert modes["combined"] == {"async", "sync"}
+
+
+@pytest.mark.broker
+def test_tracer_skips_commits_that_send_nothing(kafka):
+    """An auto commit due while nothing is consumed yet (a slow join) sends no request: not an attempt."""
+    topic = hp.create_topic(hp.unique_name("trace-empty"), 1)
+    consumer = hp.make_consumer(topic, group_id=hp.unique_name("g"), enable_auto_commit=False)
+    tracer = hp.CommitTracer()
+    tracer.attach(consumer)
+    try:
+        consumer.commit_async({})  # what the auto commit calls before the first records
+        consumer.commit({})
+        assert tracer.rows() == []
+    finally:
+        consumer.close()
