@@ -331,8 +331,9 @@ def test_in_a_kernel_a_click_leaves_the_kernel_free_and_the_widget_updates_from_
             assert reply["content"]["status"] == "ok", reply["content"]
             return time.perf_counter() - t0, []
 
+        # 5 ms per record: each run lasts several of run_trial's 0.1 s progress ticks
         run(f"import helpers as hp\nlab = hp.replay_lab(mode='sync', n_messages=120, crash_after=45, "
-            f"bootstrap={kafka.bootstrap!r})\nlab.warmup.trial_kwargs()\n"
+            f"process_ms=5.0, bootstrap={kafka.bootstrap!r})\nlab.warmup.trial_kwargs()\n"
             "widget_ids = {lab.status.model_id: 'status', lab.report.model_id: 'report', "
             "lab.run_button.model_id: 'button'}")
         while kc.iopub_channel.msg_ready():
