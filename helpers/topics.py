@@ -31,7 +31,14 @@ def unique_name(prefix: str) -> str:
     On a shared broker the learner's prefix comes first: ``alice--orders-3f9a1c``
     (:func:`helpers.room.own_name`).
     """
-    return own_name(f"{prefix}-{uuid.uuid4().hex[:6]}")
+    while True:  # 6 random hex digits; never the same name twice in one process
+        name = own_name(f"{prefix}-{uuid.uuid4().hex[:6]}")
+        if name not in _ISSUED:
+            _ISSUED.add(name)
+            return name
+
+
+_ISSUED: set[str] = set()  # names unique_name returned in this process
 
 
 @contextlib.contextmanager

@@ -108,8 +108,10 @@ def test_two_learners_names_never_collide(private):
 
 def test_unique_names_of_one_learner_do_not_repeat(private):
     private.setenv("COURSE_LEARNER", "alice")
+    # 2000 draws of 6 hex digits collide about one time in eight (birthday bound): unique_name
+    # draws again for a name it already gave out in this process
     names = {unique_name("g") for _ in range(2000)}
-    assert len(names) == 2000
+    assert len(names) == 2000 and all(n.startswith("alice--g-") for n in names)
 
 
 @pytest.mark.parametrize("start", ["", "polygenelubricants", "alice--polygenelubricants", "l--x" * 40, "é漢"])
