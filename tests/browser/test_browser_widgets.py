@@ -153,11 +153,22 @@ def drive_lag_lab(w: Widget) -> None:
     assert re.search(r"\d+ of \d+ processed", text), text
 
 
+def drive_failover_lab(w: Widget) -> None:
+    c = w.cell
+    jlab.pick(c, "commit mode", "sync")
+    after = jlab.drag_slider(w.page, jlab.slider(c, "kill after (s)"), 1.0)
+    # a kill, the failover (about broker.session.timeout.ms) and the node's restart: minutes under load
+    text = w.click_and_wait("kill the coordinator", f"sync, kill after {after:.1f} s", w.html_report,
+                            lambda t: "SIGKILLed" in t, timeout_s=400)
+    assert "kill_to_first_commit_s" in text and "lost" in text, text
+
+
 DRIVERS: dict[str, Callable[[Widget], None]] = {
     "replay_lab": drive_replay_lab,
     "offset_store_lab": drive_offset_store_lab,
     "rebalance_lab": drive_rebalance_lab,
     "lag_lab": drive_lag_lab,
+    "failover_lab": drive_failover_lab,
 }
 
 
