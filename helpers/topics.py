@@ -167,7 +167,7 @@ def seed_messages(
 
             rng = tqdm(rng, desc=f"seeding {topic}", unit="msg")
         for i in rng:
-            futures.append(producer.send(topic, key=key(i), value=value(i), partition=partition))
+            futures.append(_send(producer, topic, key(i), value(i), partition))
             if len(futures) >= 5000:
                 _collect(futures, counts)
         producer.flush()
@@ -175,6 +175,21 @@ def seed_messages(
     finally:
         producer.close()
     return dict(sorted(counts.items()))
+
+
+def _send(producer: Any, topic: str, key: Any, value: Any, partition: int | None) -> Any:
+    """``producer.send``, patient with a new topic on a cluster: kafka-python's partitioner
+    raises TypeError when a metadata refresh from a node that does not know the topic yet
+    drops its partitions (seen in notebook 12 right after create_topic); ask again for 10 s."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            return producer.send(topic, key=key, value=value, partition=partition)
+        except TypeError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+            producer.partitions_for(topic)  # waits for metadata that has the topic's partitions
 
 
 def _collect(futures: list, counts: dict[int, int]) -> None:
