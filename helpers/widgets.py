@@ -930,8 +930,8 @@ class FailoverLab:
     """The controls of the failover lab (notebook 12); ``box`` is what to display.
 
     Each run kills the node coordinating the chosen modes' groups ``kill_after`` seconds
-    after every consumer's first acknowledged commit, then brings the node back
-    (``recover``), and shows the timeline and the kill table. ``click()`` runs it in a
+    after every consumer's first acknowledged commit, shows the kill table and the timeline,
+    then brings the node back (``recover``) before the button is enabled again. ``click()`` runs it in a
     background thread, so the kernel stays free; ``wait()`` waits for it; ``run()`` runs
     it synchronously.
     """
@@ -965,8 +965,6 @@ class FailoverLab:
         """One run with the current control values, synchronously; the report (or None on error)."""
         import html
 
-        from IPython.display import display
-
         from .plots import plot_failover
 
         self.run_button.disabled = True
@@ -975,21 +973,19 @@ class FailoverLab:
             modes = FAILOVER_CHOICES[self.mode.value]
             rep = self.trial(list(modes), kill_after_s=float(self.kill_after.value),
                              on_stage=self._stage, **self.settings)
-            self.last_report = rep
-            if self.recover is not None:
-                self._stage(f"node {rep.node} comes back and catches up")
-                self.last_recovery = self.recover(rep.node)
+            self.last_report, self.last_recovery = rep, None
+            table = rep.table()[["kill_to_first_commit_s", "longest_pause_s", "acked_before",
+                                 "found_after", "duplicates", "lost"]].to_html()
+            self.report.value = f"<p>node {rep.node} SIGKILLed</p>" + table  # the numbers first ...
             fig = plot_failover(rep)
+            _show_figure(self.output, fig)  # ... then the figure (thread-safe, unlike `with output:`)
             self.last_figure = fig
             self.runs += 1
-            back = "" if self.last_recovery is None else \
-                f"; then node {rep.node} came back: {html.escape(str(self.last_recovery))}"
-            self.report.value = (f"<p>node {rep.node} SIGKILLed{back}</p>"
-                                 + rep.table()[["kill_to_first_commit_s", "longest_pause_s", "acked_before",
-                                                "found_after", "duplicates", "lost"]].to_html())
-            self.output.clear_output(wait=True)
-            with self.output:
-                display(fig)
+            if self.recover is not None:  # ... then the node comes back, before the next run
+                self._stage(f"node {rep.node} comes back and catches up")
+                self.last_recovery = self.recover(rep.node)
+                self.report.value = (f"<p>node {rep.node} SIGKILLed; then node {rep.node} came back: "
+                                     f"{html.escape(str(self.last_recovery))}</p>" + table)
             self._stage("done")
             return rep
         except Exception as exc:  # shown in the widget, never raised into the event loop

@@ -135,7 +135,9 @@ def test_failover_lab_runs_in_the_background_and_recovers_the_node():
     assert rep is not None and lab.last_error is None and lab.runs == 1
     assert calls[0][0] == ["sync"] and calls[0][1]["kill_after_s"] == 2.5 and calls[0][1]["bootstrap"] == "b"
     assert lab.last_recovery == {"node": 2, "in_sync_s": 0.1} and lab.status.value == "done"
-    assert "node 2 SIGKILLed" in lab.report.value and lab.last_figure is not None
+    assert "node 2 SIGKILLed" in lab.report.value and "came back" in lab.report.value
+    # the figure is in the Output widget's outputs: `with output:` from the lab's thread shows nothing
+    assert lab.last_figure is not None and "image/png" in lab.output.outputs[0]["data"]
     lab.mode.value = "all four modes"
     lab.click()
     lab.wait(10)
