@@ -164,7 +164,7 @@ def drive_failover_lab(w: Widget) -> None:
     # then the node is restarted and catches up; the page stays open until it has
     deadline = time.perf_counter() + 300
     while "came back" not in (w.html_report() or ""):
-        assert time.perf_counter() < deadline, f"failover_lab: the node did not come back: {w.html_report()!r}"
+        assert time.perf_counter() < deadline, f"failover_lab: no node came back: {w.html_report()!r}"
         time.sleep(0.5)
 
 
