@@ -317,7 +317,8 @@ class FailoverReport:
                 "generation_before", "generation_after",
                 "longest_commit_call_s",
                 "longest_pause_s", "acked_before", "found_after", "went_backwards", "acked_not_in_log",
-                "final_committed", "processed", "duplicates", "duplicates_run1", "lost",
+                "found_after_admin", "admin_read_behind", "final_committed", "processed", "duplicates",
+                "duplicates_run1", "lost",
                 "failover_results", "dead_marks", "run1_stopped", "run1_error")
         return {"node": self.node, "kill_t": round(self.kill_t, 3), "topic": self.topic,
                 "n_messages": self.n_messages, "witness": self.witness,
@@ -569,6 +570,8 @@ class _Trial:
                    "acked_before": self.witness_acked,
                    "found_after": got.get("offsets"), "found_after_s": got.get("after_s"),
                    "went_backwards": went_backwards(got.get("offsets") or {}, self.witness_acked),
+                   "found_after_admin": got.get("offsets_admin") or {},
+                   "admin_read_behind": went_backwards(got.get("offsets_admin") or {}, self.witness_acked),
                    "acked_not_in_log": not_in_log(self.witness_acked, self.in_log["witness"]),
                    "coordinator_before": self.before["witness"]["leader"],
                    "coordinator_after": self.after["witness"]["leader"],
@@ -623,29 +626,51 @@ def _wait_until(ready: Callable[[], bool], deadline: float, procs: Mapping[str, 
 
 def _read_after(bootstrap: str, groups: Mapping[str, str], topic: str, out: dict[str, Any],
                 timeout_s: float) -> None:
-    """Read each group's committed offsets once the new coordinator answers (a thread).
+    """Read each group's committed offsets once the new coordinator answers (a thread), two ways
+    at the same moment: a stable read (``require_stable``, what a ``read_committed`` consumer's
+    ``committed()`` sends) and the admin client's ordinary read (``require_stable`` false, as
+    ``list_group_offsets`` and ``kafka-consumer-groups.sh`` send it).
 
-    Each attempt uses a fresh admin client and is given a few seconds: right after a SIGKILL,
+    Each attempt uses fresh clients and is given a few seconds: right after a SIGKILL,
     kafka-python 3.0.12's admin client sometimes waits on the dead node for good.
     """
     t, end = time.time(), time.time() + timeout_s
     for label, group in groups.items():
         while label not in out and time.time() < end:
-            got: dict[str, Any] = {}
-            attempt = threading.Thread(target=_read_once, args=(bootstrap, group, topic, got), daemon=True)
-            attempt.start()
-            attempt.join(8.0)
-            if "offsets" in got:
-                out[label] = {"offsets": got["offsets"], "after_s": round(time.time() - t, 3)}
+            got: dict[str, dict[str, Any]] = {"stable": {}, "admin": {}}
+            attempts = [threading.Thread(target=_read_once, args=(bootstrap, group, topic, got[how], how),
+                                         daemon=True) for how in got]
+            for a in attempts:
+                a.start()
+            for a in attempts:
+                a.join(8.0)
+            if all("offsets" in g for g in got.values()):
+                out[label] = {"offsets": got["stable"]["offsets"], "offsets_admin": got["admin"]["offsets"],
+                              "after_s": round(time.time() - t, 3)}
             else:
-                out.setdefault("errors", []).append(f"{label}: {got.get('error', 'no answer in 8 s')}")
+                out.setdefault("errors", []).extend(
+                    f"{label} ({how}): {g.get('error', 'no answer in 8 s')}" for how, g in got.items()
+                    if "offsets" not in g)
                 time.sleep(0.25)
 
 
-def _read_once(bootstrap: str, group: str, topic: str, out: dict[str, Any]) -> None:
-    from kafka import KafkaAdminClient
+def _read_once(bootstrap: str, group: str, topic: str, out: dict[str, Any], how: str = "admin") -> None:
+    """``out["offsets"] = {partition: offset}`` committed by ``group`` on ``topic``, read by the
+    admin client (``how="admin"``) or by a ``read_committed`` consumer (``how="stable"``)."""
+    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
     try:
+        if how == "stable":
+            consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
+                                     isolation_level="read_committed", client_id="failover-reader",
+                                     bootstrap_timeout_ms=5000, request_timeout_ms=5000)
+            try:
+                parts = sorted(consumer.partitions_for_topic(topic) or ())
+                offs = {p: consumer.committed(TopicPartition(topic, p), timeout_ms=5000) for p in parts}
+            finally:
+                consumer.close(autocommit=False)
+            out["offsets"] = {p: int(o) for p, o in offs.items() if o is not None and o >= 0}
+            return
         admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="failover-reader",
                                  bootstrap_timeout_ms=5000, request_timeout_ms=5000)
         try:
@@ -703,6 +728,8 @@ def _mode_result(mode: str, wd: Path, group: str, before: dict[str, Any], after:
         "longest_pause_s": longest_pause(ledger, kill_wall),
         "acked_before": acked, "found_after": got, "found_after_s": (found or {}).get("after_s"),
         "went_backwards": went_backwards(got, acked),
+        "found_after_admin": (found or {}).get("offsets_admin") or {},
+        "admin_read_behind": went_backwards((found or {}).get("offsets_admin") or {}, acked),
         "acked_not_in_log": not_in_log(acked, in_log),
         "committed_at_stop": stopped_at, "final_committed": final,
         "processed": tally["processed"], "duplicates": tally["duplicates"],

@@ -184,3 +184,25 @@ def test_not_in_log_names_acknowledged_commits_missing_from_the_log():
     log = {(0, 20), (0, 40), (1, 0)}
     assert fo.not_in_log({"0": 40, "1": 0}, log) == {}
     assert fo.not_in_log({0: 60, 1: 0}, log) == {0: 60}
+
+
+def test_read_after_reads_committed_offsets_two_ways(kafka):
+    """The failover reader's stable read (a read_committed consumer's committed(), which sends
+    require_stable) and the admin client's read agree on a quiet group, for every partition."""
+    from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
+
+    from helpers.topics import create_topic, unique_name
+
+    topic, group = create_topic(unique_name("reader"), 2), unique_name("reader-group")
+    consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap, group_id=group, enable_auto_commit=False)
+    try:
+        consumer.commit({TopicPartition(topic, 0): OffsetAndMetadata(7, "", -1),
+                         TopicPartition(topic, 1): OffsetAndMetadata(3, "", -1)})
+    finally:
+        consumer.close(autocommit=False)
+    out: dict = {}
+    fo._read_after(kafka.bootstrap, {"g": group}, topic, out, 30.0)
+    assert out["g"]["offsets"] == {0: 7, 1: 3} and out["g"]["offsets_admin"] == {0: 7, 1: 3}, out
+    got: dict = {}
+    fo._read_once("127.0.0.1:1", group, topic, got, "stable")  # nothing listens there
+    assert "offsets" not in got and got["error"], got

@@ -16,9 +16,12 @@ def test_every_mode_lost_nothing_and_no_acknowledged_commit_was_lost(executed):
         assert r["acked_before"] and r["acked_not_in_log"] == {}, (mode, r["acked_before"])
         for p, acked in r["acked_before"].items():
             assert r["final_committed"][p] >= acked, (mode, p)
+        # the stable read (require_stable) never trails; the admin read beside it may, for a moment
+        assert r["went_backwards"] == {} and set(r["acked_before"]) <= set(r["found_after"]), (mode, r)
+        assert isinstance(r["found_after_admin"], dict) and isinstance(r["admin_read_behind"], dict), mode
     witness = fo["witness"]
     assert witness["acked_not_in_log"] == {} and witness["found_after"] == witness["acked_before"]
-    assert executed(NB)["lost_commits"] is False
+    assert executed(NB)["lost_commits"] is False and executed(NB)["read_back_older"] == {}
 
 
 def test_the_coordinator_moved_and_commits_came_back_after_a_while(executed):

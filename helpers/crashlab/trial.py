@@ -251,10 +251,10 @@ def run_trial(mode: str, crash: CrashPlan, *, loop: Any = None, rerun_loop: bool
     as a transactional producer's), reads until the topic is drained. ``topic=None``
     creates and seeds a new topic with ``n_messages`` over ``partitions``; an existing topic must hold exactly
     ``n_messages`` (trials can share one, each with its own group). ``process_ms``
-    simulates work per record; ``handoff`` processes records on a background thread
-    after ``poll()`` returned them. ``workdir`` keeps the ledger and logs. ``workers``
-    (a :class:`~helpers.crashlab.warm.WarmWorkers`) supplies already-started worker
-    processes; ``progress(stage, run, records)`` is called as the trial goes
+    simulates work per record in run 1 (run 2 drains at full speed); ``handoff`` processes
+    records on a background thread after ``poll()`` returned them. ``workdir`` keeps the
+    ledger and logs. ``workers`` (a :class:`~helpers.crashlab.warm.WarmWorkers`) supplies
+    already-started worker processes; ``progress(stage, run, records)`` is called as the trial goes
     (``"starting"``, ``"consuming"``, ``"killed"`` or ``"stopped"`` per run, then
     ``"counting"``), from the calling thread.
     Raises ``ValueError`` for nonsense input, :class:`WorkerError` (with the worker's
@@ -297,7 +297,8 @@ def run_trial(mode: str, crash: CrashPlan, *, loop: Any = None, rerun_loop: bool
             w1 = _run_worker(run1, wd, deadline, crash, workers, progress)
             left = _members(admin, group_id) == 0 if crash.graceful else None
             committed_read = _committed(admin, group_id, topic, offsets)
-            run2 = {**base, "run": 2, "crash": None, "loop": ref if rerun_loop else None}
+            # run 2 only drains what is left and counts it: its simulated work would change nothing
+            run2 = {**base, "run": 2, "crash": None, "loop": ref if rerun_loop else None, "process_ms": 0.0}
             w2 = _run_worker(run2, wd, deadline, None, workers, progress)
             if progress:
                 progress("counting", 2, 0)
