@@ -276,9 +276,12 @@ def test_plot_bench_refuses_a_mode_helpers_modes_does_not_know():
 # ---------------------------------------------------------------- one small real run
 
 
+SMALL = 1000  # messages: per-record commits are most of this run's time
+
+
 @pytest.fixture(scope="module")
 def small(kafka):
-    return run_benchmark(2000, repeats=1, modes=("sync", "sync_per_record"),
+    return run_benchmark(SMALL, repeats=1, modes=("sync", "sync_per_record"),
                          bootstrap=kafka.bootstrap, progress=False)
 
 
@@ -293,10 +296,10 @@ def test_small_run_structure_and_sanity(small):
         assert floor["ratio"] == 1.0 and floor["commits"] == 0
         for style in ("plain", "article"):
             per_record = t.loc[(client, style, "sync_per_record")]
-            assert per_record["commits"] == 2000  # one commit per message
+            assert per_record["commits"] == SMALL  # one commit per message
             sync = t.loc[(client, style, "sync")]
-            assert 2000 / 500 <= sync["commits"] <= 2000 / 100  # per batch: a handful
-    assert (t["messages"] == 2000).all()
+            assert SMALL / 500 <= sync["commits"] <= SMALL / 100  # per batch: a handful
+    assert (t["messages"] == SMALL).all()
     assert (t["msgs_per_s"] > 0).all() and (t["seconds"] > 0).all()
     assert (t["commit_errors"] == 0).all()
     # one warm-up per client, then one round of everything
@@ -312,10 +315,10 @@ def test_small_run_latencies_and_outputs(small, tmp_path):
     for client in BENCH_CLIENTS:
         per_record = lat[(lat["client"] == client) & (lat["mode"] == "sync_per_record")
                          & (lat["style"] == "plain")]
-        assert len(per_record) == 2000 and (per_record["latency_ms"] > 0).all()
+        assert len(per_record) == SMALL and (per_record["latency_ms"] > 0).all()
     paths = small.save(tmp_path / "bench")
     data = json.loads(paths["json"].read_text())
-    assert data["params"]["n_messages"] == 2000 and len(data["table"]) == len(small.table)
+    assert data["params"]["n_messages"] == SMALL and len(data["table"]) == len(small.table)
     assert paths["ratios"].stat().st_size > 1000 and paths["latency"].stat().st_size > 1000
     assert small.row("kafka-python", "none")["ratio"] == 1.0
     with pytest.raises(KeyError, match="no row"):
