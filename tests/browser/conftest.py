@@ -71,12 +71,18 @@ class Runs:
 
 @pytest.fixture(scope="session")
 def lab(kafka):
-    """JupyterLab on a fresh copy of notebooks/ (broker up first: Run-All times are the notebooks')."""
+    """JupyterLab on a fresh copy of notebooks/ (broker up first: Run-All times are the notebooks').
+    Notebook 12 starts the course's cluster when none runs: it is stopped again at the end."""
+    from helpers import cluster as local_cluster
+
+    cluster_was_up = any(n["alive"] for n in local_cluster.cluster_status()["nodes"].values())
     jlab.WORK.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(jlab.SCREENSHOTS, ignore_errors=True)
     server = jlab.start_lab(jlab.copy_course())
     yield server
     server.stop()
+    if not cluster_was_up and not os.environ.get("COURSE_KEEP_BROKER"):
+        local_cluster.stop_cluster()
 
 
 @pytest.fixture(scope="session")
