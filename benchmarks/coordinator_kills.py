@@ -30,6 +30,8 @@ def _table(rows: list[dict]) -> str:
         got = [r["modes"][mode] for r in rows if mode in r["modes"]]
         waits = [g["kill_to_first_commit_s"] for g in got if g["kill_to_first_commit_s"] is not None]
         parts = [(p, a, (g["found_after"] or {}).get(p)) for g in got for p, a in g["acked_before"].items()]
+        admin_parts = [(p, a, (g.get("found_after_admin") or {}).get(p))
+                       for g in got for p, a in g["acked_before"].items()]
         out.append({
             "mode": mode, "kills": len(got), "lost": sum(g["lost"] for g in got),
             "replayed (total)": sum(g["duplicates"] for g in got),
@@ -38,8 +40,7 @@ def _table(rows: list[dict]) -> str:
             "offsets acked before": len(parts),
             "stable read >= acked": sum(1 for _, a, f in parts if f is not None and f >= a),
             "went backwards (stable read)": sum(1 for g in got if g["went_backwards"]),
-            "admin read >= acked": sum(1 for g in got for p, a in g["acked_before"].items()
-                                       if (g.get("found_after_admin") or {}).get(p, -1) >= a),
+            "admin read >= acked": sum(1 for _, a, f in admin_parts if f is not None and f >= a),
             "admin read behind": sum(1 for g in got if g.get("admin_read_behind")),
             "kill->commit median s": round(statistics.median(waits), 2) if waits else None,
             "kill->commit max s": round(max(waits), 2) if waits else None,

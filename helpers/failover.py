@@ -570,8 +570,7 @@ class _Trial:
                    "acked_before": self.witness_acked,
                    "found_after": got.get("offsets"), "found_after_s": got.get("after_s"),
                    "went_backwards": went_backwards(got.get("offsets") or {}, self.witness_acked),
-                   "found_after_admin": got.get("offsets_admin") or {},
-                   "admin_read_behind": went_backwards(got.get("offsets_admin") or {}, self.witness_acked),
+                   **_admin_read(got, self.witness_acked),
                    "acked_not_in_log": not_in_log(self.witness_acked, self.in_log["witness"]),
                    "coordinator_before": self.before["witness"]["leader"],
                    "coordinator_after": self.after["witness"]["leader"],
@@ -659,6 +658,8 @@ def _read_once(bootstrap: str, group: str, topic: str, out: dict[str, Any], how:
     admin client (``how="admin"``) or by a ``read_committed`` consumer (``how="stable"``)."""
     from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
+    from .groups import committed_offsets
+
     try:
         if how == "stable":
             consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
@@ -674,13 +675,17 @@ def _read_once(bootstrap: str, group: str, topic: str, out: dict[str, Any], how:
         admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="failover-reader",
                                  bootstrap_timeout_ms=5000, request_timeout_ms=5000)
         try:
-            got = admin.list_group_offsets({group: None}).get(group, {})
+            out["offsets"] = committed_offsets(admin, group, topic)
         finally:
             admin.close()
-        out["offsets"] = {tp.partition: int(om.offset) for tp, om in sorted(got.items())
-                          if tp.topic == topic and om is not None and om.offset >= 0}
     except Exception as exc:  # retriable or not: the caller tries again until its deadline
         out["error"] = f"{type(exc).__name__}: {str(exc)[:120]}"
+
+
+def _admin_read(found: Mapping[str, Any], acked: Mapping[Any, int]) -> dict[str, Any]:
+    """The admin client's read after the failover, and where it trailed what was acknowledged."""
+    admin = found.get("offsets_admin") or {}
+    return {"found_after_admin": admin, "admin_read_behind": went_backwards(admin, acked)}
 
 
 def _found_after(events: list[dict[str, Any]], t: float, dead: int) -> float | None:
@@ -728,8 +733,7 @@ def _mode_result(mode: str, wd: Path, group: str, before: dict[str, Any], after:
         "longest_pause_s": longest_pause(ledger, kill_wall),
         "acked_before": acked, "found_after": got, "found_after_s": (found or {}).get("after_s"),
         "went_backwards": went_backwards(got, acked),
-        "found_after_admin": (found or {}).get("offsets_admin") or {},
-        "admin_read_behind": went_backwards((found or {}).get("offsets_admin") or {}, acked),
+        **_admin_read(found or {}, acked),
         "acked_not_in_log": not_in_log(acked, in_log),
         "committed_at_stop": stopped_at, "final_committed": final,
         "processed": tally["processed"], "duplicates": tally["duplicates"],

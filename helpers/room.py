@@ -18,11 +18,12 @@ import os
 import re
 import socket
 
+from .broker import ENV_BOOTSTRAP
+
 __all__ = ["ENV_LEARNER", "SEPARATOR", "shared_broker", "learner", "learner_prefix", "own_name",
            "is_own", "valid_learner", "as_learner"]
 
 ENV_LEARNER = "COURSE_LEARNER"
-ENV_BOOTSTRAP = "KAFKA_BOOTSTRAP_SERVERS"  # the same variable as helpers.broker.ENV_BOOTSTRAP
 SEPARATOR = "--"
 MAX_LEARNER = 40  # topic names may have 249 characters; keep room for the course's own part
 _LEARNER = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")

@@ -74,7 +74,7 @@ class LiveRun:
             work()
         except BaseException as exc:  # kept and shown: a thread has nobody to raise to
             self.error = exc
-            first = (str(exc).strip().splitlines() or [""])[0]
+            first = _first_line(exc)
             self.status.value = f"failed: {type(exc).__name__}: {first}"
         finally:
             self.seconds = time.perf_counter() - t0
@@ -128,6 +128,11 @@ class _Lab:
     @background.setter
     def background(self, value: bool) -> None:
         self.live.background = bool(value)
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message ('' when it has none), for a status line."""
+    return (str(exc).strip().splitlines() or [""])[0]
 
 
 def _show_figure(output: Any, fig: Any) -> None:
@@ -293,7 +298,7 @@ class ReplayLab(_Lab):
             return report
         except Exception as exc:  # shown in the widget, never raised into the event loop
             self.last_error = exc
-            first = (str(exc).strip().splitlines() or [""])[0]
+            first = _first_line(exc)
             self.status.value = f"trial failed: {type(exc).__name__}: {first}"
             self.progress.bar_style = "danger"
             return None
@@ -501,7 +506,7 @@ def replay_lab(
             lab.trial_args()
             status.value = "ok: press 'run trial'"
         except ValueError as exc:
-            status.value = f"cannot run this: {str(exc).splitlines()[0]}"
+            status.value = f"cannot run this: {_first_line(exc)}"
 
     mode_w.observe(on_mode, names="value")
     on_mode({"new": mode})
@@ -829,7 +834,7 @@ class RebalanceLab(_Lab):
             return report
         except Exception as exc:  # shown in the widget, never raised into the event loop
             self.last_error = exc
-            self.status.value = f"run failed: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+            self.status.value = f"run failed: {type(exc).__name__}: {_first_line(exc)}"
             self.progress.bar_style = "danger"
             return None
 
@@ -990,7 +995,7 @@ class FailoverLab:
             return rep
         except Exception as exc:  # shown in the widget, never raised into the event loop
             self.last_error = exc
-            self._stage(f"run failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            self._stage(f"run failed: {type(exc).__name__}: {_first_line(exc)}")
             return None
         finally:
             self.run_button.disabled = False

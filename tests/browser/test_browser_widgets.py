@@ -69,7 +69,7 @@ class Widget:
             pytest.fail(f"{self.factory} in {self.notebook}: no new report {timeout_s:.0f} s after "
                         f"clicking '{name}' ({what}); the report shows: {text!r}")
         seconds = time.perf_counter() - t0
-        while self.figure_src() == figure_before or self.figure_src() is None:
+        while (src := self.figure_src()) == figure_before or src is None:
             assert time.perf_counter() < deadline, f"{self.factory}: the figure did not change after '{name}'"
             time.sleep(0.02)
         figure_s = time.perf_counter() - t0
