@@ -639,13 +639,14 @@ def _start(timeout: float, *, room: bool, like: dict | None = None) -> BrokerInf
                 )
         log_pos = _log_file().stat().st_size if _log_file().exists() else 0
         t0 = time.monotonic()
-        proc = _spawn_kafka(java, jars, log4j, props, HEAP, _stdout_file(), run)
+        cds, dump = _cds_flags(java, dump=True)
+        proc = _spawn_kafka(java, jars, log4j, props, HEAP, _stdout_file(), run, cds)
         bootstrap = f"[{advertised}]:{broker_port}" if ":" in advertised else f"{advertised}:{broker_port}"
         reach = LOOPBACK if host in _WILDCARDS else host  # where this machine can ask it
         state = {"pid": proc.pid, "bootstrap": bootstrap, "kafka_version": kafka_version(),
                  "broker_port": broker_port, "controller_port": controller_port,
                  "listen_host": host, "advertised_host": advertised, "serves_room": room,
-                 "started_at": time.time()}
+                 "started_at": time.time(), "java": java, "jars": str(jars), "cds_dump": dump and str(dump)}
         _state_file().write_text(json.dumps(state, indent=1))
         while True:
             if proc.poll() is not None:
@@ -673,8 +674,9 @@ def _format_storage(java: str, jars: Path, log4j: Path, props: Path, cluster_id:
                     run: Path) -> None:
     """``kafka-storage format``: write ``meta.properties`` into the data folder of ``props``."""
     fmt = subprocess.run(
-        [java, "-cp", str(jars / "*"), f"-Dlog4j2.configurationFile={log4j}",
-         "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
+        [java, *_cds_flags(java, dump=False)[0], "-cp", str(jars / "*"),
+         f"-Dlog4j2.configurationFile={log4j}", "kafka.tools.StorageTool", "format",
+         f"--cluster-id={cluster_id}",
          f"--config={props}"],
         capture_output=True, text=True,
     )
@@ -685,11 +687,52 @@ def _format_storage(java: str, jars: Path, log4j: Path, props: Path, cluster_id:
         )
 
 
+def _cds_archive(java: str) -> Path:
+    """The class-data-sharing archive of the broker's classes, for this Java and Kafka version.
+
+    A JVM that maps it starts in about half the time and CPU (1.8-2.1 s against 3.5-3.7 s,
+    3.3-3.7 CPU s against 6.2-6.6, measured here): that is every ``make lab`` and restart, and
+    every node of the cluster. The first broker stopped after a start without it writes it.
+    """
+    real = Path(java).resolve()
+    st = real.stat()
+    ident = f"{st.st_size}-{st.st_mtime_ns}"
+    return course_home() / ".course" / "cds" / f"kafka-broker-{kafka_version()}-{ident}.jsa"
+
+
+def _cds_flags(java: str, *, dump: bool) -> tuple[list[str], Path | None]:
+    """JVM flags that use the archive, or (``dump``) write a new one at exit to the path returned."""
+    archive = _cds_archive(java)
+    if archive.exists():
+        return [f"-XX:SharedArchiveFile={archive}"], None  # a JVM that cannot map it just loads classes
+    if not dump:
+        return [], None
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    for old in archive.parent.glob("*.tmp"):  # left by a broker that was killed, not stopped
+        with contextlib.suppress(OSError):
+            if time.time() - old.stat().st_mtime > 3600:
+                old.unlink()
+    tmp = archive.with_name(f"{archive.name}.{os.getpid()}.{time.time_ns()}.tmp")
+    return [f"-XX:ArchiveClassesAtExit={tmp}"], tmp
+
+
+def _adopt_archive(java: str, jars: str, tmp: str | None) -> None:
+    """Keep the archive a stopped broker wrote, if a JVM can map it (a killed JVM's is partial)."""
+    if not tmp or not Path(tmp).exists():
+        return
+    check = subprocess.run([java, f"-XX:SharedArchiveFile={tmp}", "-Xshare:on", "-cp", str(Path(jars) / "*"),
+                            "-version"], capture_output=True)
+    if check.returncode == 0 and not _cds_archive(java).exists():
+        os.replace(tmp, _cds_archive(java))  # atomic: another JVM never maps half an archive
+    Path(tmp).unlink(missing_ok=True)
+
+
 def _spawn_kafka(java: str, jars: Path, log4j: Path, props: Path, heap: str,
-                 stdout_file: Path, cwd: Path) -> subprocess.Popen:
+                 stdout_file: Path, cwd: Path, cds: list[str] | None = None) -> subprocess.Popen:
     """Start ``kafka.Kafka props`` in the background, in its own session (it outlives us)."""
     cmd = [
-        java, f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+        java, *(cds if cds is not None else _cds_flags(java, dump=False)[0]),
+        f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
         "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={log4j}",
         "-cp", str(jars / "*"), "kafka.Kafka", str(props),
     ]
@@ -774,6 +817,8 @@ def stop_broker() -> bool:
         stopped = False
         if state and _is_our_broker(int(state.get("pid", 0))):
             stopped = _terminate(int(state["pid"]))
+        if state and state.get("cds_dump"):
+            _adopt_archive(str(state.get("java") or _java()), str(state.get("jars")), state["cds_dump"])
         _state_file().unlink(missing_ok=True)
         return stopped
 

@@ -6,6 +6,7 @@ so they never disturb the broker the rest of the session shares.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -248,6 +249,29 @@ def test_lifecycle_start_reuse_stale_stop(private_state):
     assert broker.stop_broker() is False
 
 
+def test_the_first_stopped_broker_writes_the_class_archive_and_later_starts_map_it(private_state,
+                                                                                   monkeypatch):
+    archive = private_state / "cds" / "broker.jsa"
+    monkeypatch.setattr(broker, "_cds_archive", lambda java: archive)
+    first = broker.start_broker()
+    cmdline = " ".join(psutil.Process(first.pid).cmdline())
+    assert "-XX:ArchiveClassesAtExit=" in cmdline and "SharedArchiveFile" not in cmdline
+    assert broker.stop_broker() is True
+    assert archive.stat().st_size > 1_000_000 and not list(archive.parent.glob("*.tmp"))
+
+    second = broker.start_broker()
+    cmdline = " ".join(psutil.Process(second.pid).cmdline())
+    assert f"-XX:SharedArchiveFile={archive}" in cmdline and "ArchiveClassesAtExit" not in cmdline
+    assert broker.stop_broker() is True
+
+    # What a killed JVM leaves (a partial archive) is refused, and deleted.
+    archive.unlink()
+    partial = archive.with_name("partial.tmp")
+    partial.write_bytes(b"\0" * 4096)
+    broker._adopt_archive(broker._java(), str(broker.fetch_jars()), str(partial))
+    assert not archive.exists() and not partial.exists()
+
+
 def test_a_broker_that_exits_during_start_shows_its_log(private_state):
     info = broker.ensure_broker()
     broker.stop_broker()
@@ -312,3 +336,11 @@ def test_cluster_ids_are_kraft_shaped_and_never_look_like_options(monkeypatch):
     fresh = iter([dash, uuid_mod.UUID(int=1)])
     monkeypatch.setattr(broker.uuid, "uuid4", lambda: next(fresh))
     assert not broker._cluster_id().startswith("-")
+
+
+def test_the_suite_runs_on_a_fresh_broker_of_its_own_not_the_labs(kafka):
+    """tests/conftest.py: never the broker `make lab` runs in .course/broker (notebooks 03 and 04 stop it)."""
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or os.environ.get("COURSE_KEEP_BROKER"):
+        pytest.skip("the suite was asked to use a given cluster, or the course's own broker")
+    assert not broker._run_dir().is_relative_to(broker.course_home())
+    assert broker.broker_status()["pid"] == kafka.pid
