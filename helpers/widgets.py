@@ -172,17 +172,15 @@ STAGES = ("preparing", "run 1 starting", "run 1 consuming", "run 1 stopped", "ru
 class _Warmup:
     """The replay lab's topic (created and seeded once) and its warm workers, prepared in
     the background as soon as the lab is built; every trial uses a fresh group. Only the
-    :data:`_KEEP_WARM` labs built last keep their workers waiting (re-running a lab's cell
-    builds a new lab); an older lab's next click starts them again."""
+    :data:`_KEEP_WARM` labs built or clicked last keep their workers waiting (re-running a lab's
+    cell builds a new lab); an older lab's next click starts them again, and the oldest stop."""
 
     def __init__(self, n_messages: int, partitions: int, bootstrap: str | None) -> None:
         from .crashlab.warm import WarmWorkers
 
         self.n_messages, self.partitions, self.bootstrap = n_messages, partitions, bootstrap
         self.workers = WarmWorkers(2)
-        _WARM.append(self.workers)
-        while len(_WARM) > _KEEP_WARM:
-            _WARM.pop(0).close()
+        _keep_warm(self.workers)
         self.topic: str | None = None
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._prepare, name="replay-lab-warmup", daemon=True)
@@ -194,7 +192,7 @@ class _Warmup:
             from .topics import create_topic, seed_messages, unique_name
 
             bootstrap = self.bootstrap or ensure_broker().bootstrap
-            self.workers.fill()
+            _fill_if_kept(self.workers)
             topic = create_topic(unique_name("replay-lab"), self.partitions, bootstrap=bootstrap)
             seed_messages(topic, self.n_messages, bootstrap=bootstrap, progress=False)
             self.topic = topic
@@ -209,12 +207,38 @@ class _Warmup:
         if self.topic is None:
             raise TimeoutError(f"the replay lab's topic was not ready after {timeout} s; is the "
                                "broker running (hp.ensure_broker())?")
-        self.workers.fill()
+        _keep_warm(self.workers)  # an older lab clicked again counts as the newest
+        _fill_if_kept(self.workers)
         return {"topic": self.topic, "workers": self.workers}
 
 
 _KEEP_WARM = 3  # replay labs whose workers wait
-_WARM: list[Any] = []  # their WarmWorkers, oldest first
+_WARM: list[Any] = []  # their WarmWorkers, least recently built or clicked first
+_WARM_LOCK = threading.Lock()
+
+
+def _keep_warm(workers: Any) -> None:
+    """Count ``workers`` as the newest of the pools kept warm; stop the waiting ones beyond the cap."""
+    with _WARM_LOCK:
+        if workers in _WARM:
+            _WARM.remove(workers)
+        _WARM.append(workers)
+        while len(_WARM) > _KEEP_WARM:
+            _WARM.pop(0).close()
+
+
+def _fill_if_kept(workers: Any) -> None:
+    """Top ``workers`` up, unless a newer lab has taken their place (a closed pool stays closed)."""
+    with _WARM_LOCK:
+        if workers in _WARM:
+            workers.fill()
+
+
+def _close_warm(workers: Any) -> None:
+    with _WARM_LOCK:
+        if workers in _WARM:
+            _WARM.remove(workers)
+        workers.close()
 
 
 @dataclass
@@ -304,7 +328,7 @@ class ReplayLab(_Lab):
             return None
         finally:
             if self.warmup is not None and self.warmup.topic is not None:
-                self.warmup.workers.fill()  # two fresh workers warm up while you read
+                _fill_if_kept(self.warmup.workers)  # two fresh workers warm up while you read
 
     def _on_progress(self, stage: str, run: int, records: int) -> None:
         """``run_trial``'s progress: the bar and a status line."""
@@ -344,7 +368,7 @@ class ReplayLab(_Lab):
     def close(self) -> None:
         """Stop the lab's warm worker processes (they also stop when Python exits)."""
         if self.warmup is not None:
-            self.warmup.workers.close()
+            _close_warm(self.warmup.workers)
 
 
 def _default_crash_plan(**kwargs: Any) -> Any:

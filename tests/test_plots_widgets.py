@@ -311,6 +311,25 @@ def test_replay_lab_runs_the_crash_lab_with_warm_workers(kafka):
 
 
 @pytest.mark.broker
+def test_only_the_replay_labs_built_or_clicked_last_keep_workers_waiting(kafka):
+    keep = widgets._KEEP_WARM
+    warmups = [widgets._Warmup(20, 1, kafka.bootstrap) for _ in range(keep + 1)]
+    try:
+        for w in warmups:
+            w.thread.join(60)
+            assert w.error is None and w.topic, w.error
+        # the oldest lost its place while the others were built, and did not start workers later
+        assert [w.workers.waiting() for w in warmups] == [0] + [2] * keep
+        warmups[0].trial_kwargs()  # clicked again: warm again, and the next oldest stops
+        assert [w.workers.waiting() for w in warmups] == [2, 0] + [2] * (keep - 1)
+        assert len(widgets._WARM) == keep
+    finally:
+        for w in warmups:
+            widgets._close_warm(w.workers)
+    assert all(w.workers not in widgets._WARM for w in warmups)
+
+
+@pytest.mark.broker
 def test_in_a_kernel_a_click_leaves_the_kernel_free_and_the_widget_updates_from_the_thread(kafka):
     """What JupyterLab sees, without a browser: a real ipykernel runs the lab; the cell that
     clicks returns at once, the next cell runs while the trial does, and the widget's

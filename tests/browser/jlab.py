@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nbrun import NOTEBOOKS, notebook_paths
+
 ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOKS = ROOT / "notebooks"
 WORK = ROOT / ".course" / "browser"
 COPY = WORK / "notebooks"
 SCREENSHOTS = WORK / "screenshots"
@@ -40,8 +41,8 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 
 
 def notebook_names() -> list[str]:
-    """Every course notebook (a new one is picked up with no test edits)."""
-    return sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    """Every course notebook (a new one is picked up with no test edits): tests/nbrun.py's list."""
+    return [p.name for p in notebook_paths()]
 
 
 def copy_course() -> Path:
