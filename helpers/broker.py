@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -694,10 +695,14 @@ def _cds_archive(java: str) -> Path:
     3.3-3.7 CPU s against 6.2-6.6, measured here): that is every ``make lab`` and restart, and
     every node of the cluster. The first broker stopped after a start without it writes it.
     """
+    return course_home() / ".course" / "cds" / f"kafka-broker-{kafka_version()}-{_java_ident(java)}.jsa"
+
+
+def _java_ident(java: str) -> str:
+    """A short name for this Java installation: a class archive made by another one is not used."""
     real = Path(java).resolve()
     st = real.stat()
-    ident = f"{st.st_size}-{st.st_mtime_ns}"
-    return course_home() / ".course" / "cds" / f"kafka-broker-{kafka_version()}-{ident}.jsa"
+    return hashlib.sha1(f"{real}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
 
 
 def _cds_flags(java: str, *, dump: bool) -> tuple[list[str], Path | None]:
@@ -722,8 +727,9 @@ def _adopt_archive(java: str, jars: str, tmp: str | None) -> None:
         return
     check = subprocess.run([java, f"-XX:SharedArchiveFile={tmp}", "-Xshare:on", "-cp", str(Path(jars) / "*"),
                             "-version"], capture_output=True)
-    if check.returncode == 0 and not _cds_archive(java).exists():
-        os.replace(tmp, _cds_archive(java))  # atomic: another JVM never maps half an archive
+    archive = _cds_archive(java)
+    if check.returncode == 0 and not archive.exists():
+        os.replace(tmp, archive)  # atomic: another JVM never maps half an archive
     Path(tmp).unlink(missing_ok=True)
 
 

@@ -629,12 +629,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _any_node_alive() -> bool:
+    """Whether any node of the course's cluster runs (a cluster half up counts: it was started)."""
+    return any(n["alive"] for n in cluster_status()["nodes"].values())
+
+
 def _run_with_cluster(command: list[str]) -> int:
     """``make test-cluster``: the command's exit code; the cluster is left as it was found."""
     if not command:
         print("error: give a command after --, e.g. python -m helpers.cluster run -- pytest", file=sys.stderr)
         return 2
-    started_here = not any(n["alive"] for n in cluster_status()["nodes"].values())
+    started_here = not _any_node_alive()
     try:
         info = start_cluster()
     except BrokerError as e:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import functools
-import hashlib
 import json
 import os
 import re
@@ -43,7 +42,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .broker import _broker_file, _java, course_home, ensure_broker, fetch_jars, kafka_version
+from .broker import _broker_file, _java, _java_ident, course_home, ensure_broker, fetch_jars, kafka_version
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -117,10 +116,7 @@ def _java_cached() -> str:
 
 def _cds_archive(java: str) -> Path:
     """Where the class-data-sharing archive for this Java and Kafka version lives."""
-    real = Path(java).resolve()
-    st = real.stat()
-    ident = hashlib.sha1(f"{real}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
-    return course_home() / ".course" / "tools" / f"kafka-tools-{kafka_version()}-{ident}.jsa"
+    return course_home() / ".course" / "tools" / f"kafka-tools-{kafka_version()}-{_java_ident(java)}.jsa"
 
 
 def _java_command(main_class: str) -> tuple[list[str], tuple[Path, Path] | None]:

@@ -72,7 +72,7 @@ def use_cluster():
     """The course's three-node cluster (notebook 12), started if it is not running."""
     from helpers import cluster as local_cluster
 
-    if not any(n["alive"] for n in local_cluster.cluster_status()["nodes"].values()):
+    if not local_cluster._any_node_alive():
         _cluster_ours.append(True)
     return local_cluster.ensure_cluster()
 

@@ -75,7 +75,7 @@ def lab(kafka):
     Notebook 12 starts the course's cluster when none runs: it is stopped again at the end."""
     from helpers import cluster as local_cluster
 
-    cluster_was_up = any(n["alive"] for n in local_cluster.cluster_status()["nodes"].values())
+    cluster_was_up = local_cluster._any_node_alive()
     jlab.WORK.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(jlab.SCREENSHOTS, ignore_errors=True)
     server = jlab.start_lab(jlab.copy_course())
