@@ -95,8 +95,11 @@ room-status: setup
 lab: broker
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root)
 
+# Three test processes share the session's broker (tests/conftest.py): the suite waits on the broker
+# more than it computes, so three beat two even on two cores. TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 3
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS)
 
 test-fast: setup
 	$(PY) -m pytest -m "not notebook"

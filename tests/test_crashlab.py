@@ -145,6 +145,67 @@ def test_hung_worker_is_killed_on_timeout(tmp_path):
         parent._run_worker(cfg, tmp_path, time.time() + 1.5, None)  # nobody listens on port 9
     assert time.time() - t0 < 8
     assert _alive_with(str(tmp_path / "run1.json")) == []
+    assert _fork_server_children() == []  # the forked worker is gone too
+
+
+def _fork_server_children() -> list[int]:
+    import psutil
+
+    from helpers.crashlab import forkserver
+
+    server = forkserver._SERVER[0].proc.pid if forkserver._SERVER else None
+    return [] if server is None else [c.pid for c in psutil.Process(server).children()
+                                      if c.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_workers_are_forked_by_one_server_and_an_edited_loop_module_is_read_fresh(kafka, tmp_path,
+                                                                               monkeypatch):
+    import psutil
+
+    from helpers.crashlab import forkserver
+
+    monkeypatch.chdir(tmp_path)  # the learner's loop module sits in the notebook's folder
+    module = tmp_path / "edited_loop.py"
+    cfg = {"run": 1, "mode": "sync", "topic": "t", "group_id": "g", "bootstrap": kafka.bootstrap,
+           "n_messages": 1, "end_offsets": {"0": 1}, "auto_commit_interval_ms": 100, "max_poll_records": 1,
+           "process_ms": 0, "handoff": False, "idle_ms": 1000, "max_seconds": 30, "crash": None,
+           "loop": "edited_loop:loop",
+           **{n: str(tmp_path / f"{n}.jsonl") for n in ("ledger", "polls", "commits")}}
+    servers, parents = [], []
+    for version in (1, 2):
+        module.write_text("import os\n\n\ndef loop(consumer, process, running):\n"
+                          f"    raise RuntimeError(f'version {version}, parent {{os.getppid()}}')\n")
+        with pytest.raises(cl.WorkerError, match=f"version {version}, parent ") as err:
+            parent._run_worker(cfg, tmp_path, time.time() + 30, None)
+        parents.append(int(str(err.value).split("parent ")[1].split()[0].rstrip(")'\"")))
+        servers.append(forkserver._SERVER[0].proc.pid)
+    assert parents == servers and servers[0] == servers[1]  # one server forked both
+    assert "helpers.crashlab.forkserver" in " ".join(psutil.Process(servers[0]).cmdline())
+    assert psutil.Process(servers[0]).ppid() == os.getpid()
+    monkeypatch.chdir(tmp_path.parent)  # another folder: another PYTHONPATH, so a new server
+    with pytest.raises(cl.WorkerError, match="edited_loop"):
+        parent._run_worker(cfg, tmp_path, time.time() + 30, None)
+    assert forkserver._SERVER[0].proc.pid != servers[0]
+
+
+def test_a_forked_worker_killed_reports_sigkill_and_one_that_exits_its_code(tmp_path):
+    from helpers.crashlab import forkserver
+
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"stdout": str(tmp_path / "out"), "stderr": str(tmp_path / "err")}))
+    failing = forkserver.start(cfg)  # no run number: the worker fails with a KeyError
+    assert failing.wait(30) == 1 and "KeyError" in (tmp_path / "err").read_text()
+    cfg.write_text(json.dumps({
+        "stdout": str(tmp_path / "out"), "stderr": str(tmp_path / "err"), "run": 1, "mode": "sync",
+        "topic": "t", "group_id": "g", "bootstrap": "127.0.0.1:9", "n_messages": 1, "end_offsets": {"0": 1},
+        "auto_commit_interval_ms": 100, "max_poll_records": 1, "process_ms": 0, "handoff": False,
+        "idle_ms": 1000, "max_seconds": 60, "crash": None,
+        **{n: str(tmp_path / f"{n}.jsonl") for n in ("ledger", "polls", "commits")}}))
+    hung = forkserver.start(cfg)  # nobody listens on port 9: it waits
+    time.sleep(0.5)
+    assert hung.poll() is None and hung.pid in _fork_server_children()
+    hung.kill()
+    assert hung.wait(10) == -9 and hung.pid not in _fork_server_children()
 
 
 # ----------------------------------------------------------------- real crashes

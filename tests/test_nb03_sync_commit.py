@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from checks import broker_down_ran
+from checks import broker_down_ran, session_broker_kept
 from nbrun import NOTEBOOKS
 from notebook_params import PARAMS
 
@@ -49,6 +49,7 @@ def check_broker_down(down: dict, shared: bool) -> None:
 
 def test_broker_down_gives_up_within_request_timeout_and_a_retry_lands(executed, kafka):
     check_broker_down(executed(NB)["broker_down"], kafka.shared)
+    session_broker_kept(kafka)
     if kafka.shared:
         pytest.skip("a shared broker (KAFKA_BOOTSTRAP_SERVERS): notebook 03 skipped section 4b, as it must")
 

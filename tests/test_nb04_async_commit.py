@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from checks import broker_down_ran
+from checks import broker_down_ran, session_broker_kept
 from nbrun import NOTEBOOKS
 
 pytestmark = [pytest.mark.notebook]
@@ -45,6 +45,7 @@ def test_failures_reach_the_callback_once_and_are_not_retried(executed, kafka):
     assert kicked["left_group"]["state"] != "<stable>"
     assert kicked["callback_result"] == "CommitFailedError" and kicked["async_attempts"] == 1
     check_broker_down(rec["async_broker_down"], kafka.shared)
+    session_broker_kept(kafka)
 
 
 def check_broker_down(down: dict, shared: bool) -> None:

@@ -154,3 +154,25 @@ def test_solutions_stay_out_of_answer_cells(path):
                         f"{path.name}: `if SOLVE_EXERCISES:` holds more than `X = hp.solve(...)`: " \
                         f"{ast.unparse(stmt)}"
     assert blocks, f"{path.name}: no `if SOLVE_EXERCISES:` block fills in the reference answers"
+
+
+def test_parallel_runs_keep_each_notebooks_tests_together_and_its_broker_apart():
+    """tests/conftest.py: a notebook executes once per test process, so its row of test_notebooks.py
+    and its own module share a group; the cluster's tests share one; notebooks that stop their
+    broker are the ones listed in STOPS_BROKER (they get a broker of their own)."""
+    from conftest import NEEDS_CLUSTER, STOPS_BROKER, _group
+
+    groups = set()
+    for path in notebook_paths():
+        module = ROOT / "tests" / f"test_nb{path.stem}.py"
+        assert module.exists(), f"{path.name}: its tests belong in {module.name}"
+        row = _group(f"tests/test_notebooks.py::test_notebook_runs_and_its_claims_hold[{path.name}]")
+        assert row == _group(f"tests/{module.name}::test_anything"), path.name
+        groups.add(row)
+    assert len(groups) == len(notebook_paths()) - len(NEEDS_CLUSTER) + 1
+    assert {_group(f"tests/test_nb{name.removesuffix('.ipynb')}.py::t") for name in NEEDS_CLUSTER} \
+        == {_group("tests/test_cluster.py::t")} == {"cluster"}
+    stopping = {p.name for p in notebook_paths()
+                if re.search(r"\b(stop_broker|restart_broker)\(", "".join(
+                    "".join(c["source"]) for c in _nb(p)["cells"] if c["cell_type"] == "code"))}
+    assert stopping == STOPS_BROKER

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import shutil
 import signal
@@ -24,13 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from ..jsonl import read_rows as _read_jsonl
-from . import warm
+from . import forkserver, warm
 from .plan import CrashPlan, TrialReport, WorkerError, grade_trial, predicted_duplicates, tally_ledger
 
 __all__ = ["Grade", "grade_loop", "run_trial", "run_trials", "sweep_auto_commit"]
 
 _ROOT = Path(__file__).resolve().parent.parent.parent
 _POLL_S = 0.002  # how often the parent looks at the worker
+#: Start workers through the fork server (benchmarks/worker_start.py sets it False to compare).
+FORK = hasattr(os, "fork")
 _PROGRESS_S = 0.1  # how often it counts the ledger for progress()
 
 
@@ -68,11 +71,14 @@ Progress = Callable[[str, int, int], None]  # (stage, run, records processed in 
 
 
 def _start_worker(cfg_path: Path, out_path: Path, err_path: Path, workers: Any) -> Any:
-    """A warm worker given its config, or else a new process (the cold start)."""
+    """A warm worker given its config, else one forked by the fork server (:mod:`.forkserver`),
+    else (no ``os.fork``: Windows) a new process."""
     if workers is not None:
         proc = workers.take()
         if proc is not None and warm.start(proc, cfg_path):
             return proc
+    if FORK:
+        return forkserver.start(cfg_path)
     with open(err_path, "wb") as err, open(out_path, "wb") as out:
         return subprocess.Popen(warm.worker_command(str(cfg_path)), stdout=out, stderr=err,
                                 stdin=subprocess.DEVNULL, cwd=_ROOT, env=warm.worker_env())

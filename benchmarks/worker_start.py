@@ -1,0 +1,63 @@
+"""What a crash-lab worker costs: forked by the fork server against a new interpreter.
+
+Runs a private broker (COURSE_STATE_DIR in a temp folder), then crash trials that alternate
+the two ways to start their workers, so the ratio comes from one run:
+    .venv/bin/python benchmarks/worker_start.py [--trials 10] [--messages 200]
+Prints, per way, the machine's busy CPU seconds and the wall seconds per trial (two workers
+each: the killed run and the rerun). Printed, not asserted: shared machines are noisy.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+
+
+def _busy_cpu_s() -> float:
+    """CPU seconds every process on the machine used so far (/proc/stat: user, nice, system, irq)."""
+    with open("/proc/stat") as fh:
+        f = [int(x) for x in fh.readline().split()[1:8]]
+    return (f[0] + f[1] + f[2] + f[5] + f[6]) / os.sysconf("SC_CLK_TCK")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--trials", type=int, default=10, help="trials per way")
+    parser.add_argument("--messages", type=int, default=200)
+    args = parser.parse_args()
+    os.environ.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+    with tempfile.TemporaryDirectory(prefix="worker-bench-") as tmp:
+        os.environ["COURSE_STATE_DIR"] = tmp
+        import helpers as hp
+        from helpers.crashlab import CrashPlan, run_trial, trial
+
+        try:
+            hp.start_broker()
+            topic = hp.create_topic(hp.unique_name("bench-workers"), 3)
+            hp.seed_messages(topic, args.messages, progress=False)
+            figures: dict[str, list[tuple[float, float]]] = {"forked": [], "new interpreter": []}
+            for i in range(args.trials + 1):
+                for way, fork in (("forked", True), ("new interpreter", False)):
+                    trial.FORK = fork
+                    c0, t0 = _busy_cpu_s(), time.perf_counter()
+                    report = run_trial("sync", CrashPlan(after_records=args.messages // 2), topic=topic,
+                                       n_messages=args.messages, max_poll_records=50)
+                    assert report.lost == 0, report.summary()
+                    if i:  # the first round warms up (the fork server starts in it)
+                        figures[way].append((_busy_cpu_s() - c0, time.perf_counter() - t0))
+        finally:
+            trial.FORK = hasattr(os, "fork")
+            hp.stop_broker()
+    print(f"crash trials of {args.messages} records, {args.trials} per way, alternating:")
+    for way, rows in figures.items():
+        cpu, wall = statistics.median(r[0] for r in rows), statistics.median(r[1] for r in rows)
+        print(f"  {way:16s} median busy CPU {cpu:5.2f} s, wall {wall:5.2f} s per trial")
+    fork_cpu = statistics.median(r[0] for r in figures["forked"])
+    new_cpu = statistics.median(r[0] for r in figures["new interpreter"])
+    print(f"  forked workers use {new_cpu / fork_cpu:.2f}x less CPU per trial")
+
+
+if __name__ == "__main__":
+    main()
