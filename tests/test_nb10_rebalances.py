@@ -37,9 +37,9 @@ def test_what_works_inside_a_kafka_python_listener(executed):
     assert executed(NB)["awaited_commit"]
 
 
-def test_cooperative_takes_two_rounds_and_kafka_python_stops_polling_meanwhile(executed):
+def test_cooperative_takes_two_rounds_or_more_and_kafka_python_stops_polling_meanwhile(executed):
     rec = executed(NB)
-    assert rec["coop_rounds"] == 2
+    assert rec["coop_rounds"] >= 2 and rec["prediction:coop_same_round"] is True
     waiting = rec["coop_waiting"]
     assert waiting["a owns"] and waiting["records waiting in it"] > 0
     assert [v for k, v in waiting.items() if k.startswith("records in")] == [0]

@@ -62,9 +62,10 @@ def nb10_predict_sync_commit_works() -> bool:
     return False
 
 
-def nb10_predict_coop_rounds() -> int:
-    """Cooperative: round 1 takes the moving partitions away, round 2 gives them to the newcomer."""
-    return 2
+def nb10_predict_coop_same_round() -> bool:
+    """Cooperative: round 1 takes the moving partitions away, a later round (the second, or a
+    third when a member answers late) gives them to the newcomer."""
+    return False
 
 
 def nb10_predict_static_calls() -> int:
