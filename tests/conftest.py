@@ -38,7 +38,7 @@ NEEDS_CLUSTER = {"12_coordinator_failover.ipynb"}
 STOPS_BROKER = {"03_sync_commit.ipynb", "04_async_commit.ipynb"}
 #: The session's private state folder (set by the main process; parallel workers inherit it).
 ENV_PRIVATE = "COURSE_TEST_PRIVATE_STATE"
-#: Groups that take longest (measured), handed out first so that the two processes end together.
+#: Groups that take longest (measured), handed out first so that the test processes end together.
 LONGEST_FIRST = ("cluster", "10_rebalances.ipynb", "test_crashlab.py", "test_broker.py",
                  "05_combined_commit.ipynb", "03_sync_commit.ipynb", "test_groups.py",
                  "09_operating_offsets.ipynb", "02_auto_commit.ipynb", "06_your_consumer.ipynb")
@@ -109,7 +109,6 @@ def _group(nodeid: str) -> str:
     return notebook or nodeid.split("::")[0].rsplit("/", 1)[-1]
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     # stable: within a group, and among the other groups, the order stays as collected

@@ -188,6 +188,18 @@ def test_workers_are_forked_by_one_server_and_an_edited_loop_module_is_read_fres
     assert forkserver._SERVER[0].proc.pid != servers[0]
 
 
+def test_a_fork_server_that_cannot_start_says_why(tmp_path, monkeypatch):
+    from helpers.crashlab import forkserver
+
+    (tmp_path / "kafka").mkdir()  # the learner's folder comes first on the workers' PYTHONPATH
+    (tmp_path / "kafka" / "__init__.py").write_text("raise ImportError('a broken kafka, for the test')\n")
+    monkeypatch.chdir(tmp_path)
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text("{}")
+    with pytest.raises(RuntimeError, match="(?s)exited with code 1; it said:.*a broken kafka, for the test"):
+        forkserver.start(cfg)
+
+
 def test_a_forked_worker_killed_reports_sigkill_and_one_that_exits_its_code(tmp_path):
     from helpers.crashlab import forkserver
 

@@ -22,6 +22,7 @@ import select
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import traceback
 from pathlib import Path
@@ -72,8 +73,9 @@ class _Server:
 
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
+        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server; what it says
         self.proc = subprocess.Popen([sys.executable, "-m", "helpers.crashlab.forkserver"],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
                                      cwd=_ROOT, env=env, text=True, bufsize=1)
         self.children: dict[int, ForkedWorker] = {}
         self.started: list[ForkedWorker] = []
@@ -119,7 +121,10 @@ class _Server:
                 raise RuntimeError(f"the crash lab's fork server (pid {self.proc.pid}) did not fork within "
                                    f"{timeout:g} s")
             if len(self.started) == before:
-                raise RuntimeError(f"the crash lab's fork server exited with code {self.proc.returncode}")
+                self.stderr.seek(0)
+                said = self.stderr.read().decode(errors="replace").strip().splitlines()[-15:]
+                raise RuntimeError(f"the crash lab's fork server exited with code {self.proc.returncode}; "
+                                   "it said:\n" + "\n".join(said))
             return self.started[before]
 
     def close(self) -> None:
