@@ -96,7 +96,9 @@ def test_lag_grew_then_returned_to_zero(rec):
 
 
 def test_tool_runs_stay_modest(rec):
-    assert rec["tool_runs"] == 18
+    # 18 runs of Kafka's tools; 19 when the formatter check asked the console consumer again
+    # (groups.formatter_vs_decoder: on a busy machine its first fetch can miss --timeout-ms)
+    assert 18 <= rec["tool_runs"] <= 19
 
 
 def test_every_exercise_and_prediction_passes_with_the_reference_solutions(rec):
