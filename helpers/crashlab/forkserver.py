@@ -64,9 +64,6 @@ class ForkedWorker:
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
 
-    def terminate(self) -> None:
-        self.send_signal(signal.SIGTERM)
-
 
 class _Server:
     """The client side: the server process, and a thread that reads what it reports."""
@@ -78,30 +75,24 @@ class _Server:
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
                                      cwd=_ROOT, env=env, text=True, bufsize=1)
         self.children: dict[int, ForkedWorker] = {}
-        self.started: list[ForkedWorker] = []
+        self.forks = 0  # pids reported so far; the newest child is ``newest``
+        self.newest: ForkedWorker | None = None
         self.ready = threading.Condition()
         threading.Thread(target=self._read, name="crashlab-forkserver", daemon=True).start()
 
     def _read(self) -> None:
+        """The server reports ``pid N`` right after each fork, and ``exit N CODE`` once it reaped it."""
         assert self.proc.stdout is not None
-        early: dict[int, int] = {}  # an exit reported before its pid reached us (a very short child)
         for line in self.proc.stdout:
-            kind, *rest = line.split()
+            kind, pid, *code = line.split()
             with self.ready:
                 if kind == "pid":
-                    child = ForkedWorker(int(rest[0]))
+                    child = ForkedWorker(int(pid))
                     self.children[child.pid] = child
-                    self.started.append(child)
-                    if child.pid in early:
-                        child._end(early.pop(child.pid))
+                    self.forks, self.newest = self.forks + 1, child
                     self.ready.notify_all()
-                elif kind == "exit":
-                    pid, code = int(rest[0]), int(rest[1])
-                    child_or_none = self.children.pop(pid, None)
-                    if child_or_none is None:
-                        early[pid] = code
-                    else:
-                        child_or_none._end(code)
+                elif kind == "exit" and int(pid) in self.children:
+                    self.children.pop(int(pid))._end(int(code[0]))
         with self.ready:  # the server is gone: what it did not report ended unknown
             for child in self.children.values():
                 with contextlib.suppress(ProcessLookupError):
@@ -113,24 +104,25 @@ class _Server:
     def fork(self, config_path: Path, timeout: float = 30.0) -> ForkedWorker:
         assert self.proc.stdin is not None
         with self.ready:
-            before = len(self.started)
+            before = self.forks
             self.proc.stdin.write(f"{config_path}\n")
             self.proc.stdin.flush()
-            if not self.ready.wait_for(lambda: len(self.started) > before or self.proc.poll() is not None,
+            if not self.ready.wait_for(lambda: self.forks > before or self.proc.poll() is not None,
                                        timeout):
                 raise RuntimeError(f"the crash lab's fork server (pid {self.proc.pid}) did not fork within "
                                    f"{timeout:g} s")
-            if len(self.started) == before:
+            if self.forks == before or self.newest is None:
                 self.stderr.seek(0)
                 said = self.stderr.read().decode(errors="replace").strip().splitlines()[-15:]
                 raise RuntimeError(f"the crash lab's fork server exited with code {self.proc.returncode}; "
                                    "it said:\n" + "\n".join(said))
-            return self.started[before]
+            return self.newest
 
     def close(self) -> None:
         with contextlib.suppress(OSError, ValueError):
             assert self.proc.stdin is not None
             self.proc.stdin.close()
+        self.stderr.close()  # the server keeps its own copy of the file while it runs
 
 
 _LOCK = threading.Lock()
