@@ -43,9 +43,17 @@ def test_cooperative_takes_two_rounds_or_more_and_kafka_python_stops_polling_mea
     waiting = rec["coop_waiting"]
     assert waiting["a owns"] and waiting["records waiting in it"] > 0
     assert [v for k, v in waiting.items() if k.startswith("records in")] == [0]
+    assert len(waiting["slow_member owns"]) == 1 and waiting["slow_member owns"] != waiting["a owns"]
     setups = {r["setup"] for r in rec["pauses"]}
     assert setups == {"eager (range)", "cooperative-sticky", "KIP-848 (confluent-kafka)"}, rec["pauses"]
     assert all(r["longest_s"] >= 0 for r in rec["pauses"])
+
+
+def test_two_cooperative_members_polled_in_turn_from_one_thread_keep_rebalancing(executed):
+    turns = executed(NB)["coop_turns"]
+    assert len(turns) >= 5, turns                       # 5 s of turns of about 0.6 s
+    assert len({t["one: generation"] for t in turns}) >= 4, turns
+    assert all(t["one: state"] == "<rebalancing>" for t in turns[-3:]), turns
 
 
 def test_kip848_is_served_by_the_broker_but_not_by_kafka_python(executed):
