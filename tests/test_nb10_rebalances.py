@@ -52,8 +52,9 @@ def test_cooperative_takes_two_rounds_or_more_and_kafka_python_stops_polling_mea
 def test_two_cooperative_members_polled_in_turn_from_one_thread_keep_rebalancing(executed):
     turns = executed(NB)["coop_turns"]
     assert len(turns) >= 5, turns                       # 5 s of turns of about 0.6 s
-    assert len({t["one: generation"] for t in turns}) >= 4, turns
-    assert all(t["one: state"] == "<rebalancing>" for t in turns[-3:]), turns
+    assert len({max(t["one: generation"], t["two: generation"]) for t in turns}) >= 4, turns
+    # whichever member joined first gave up a partition, and rejoins at every turn
+    assert all("<rebalancing>" in (t["one: state"], t["two: state"]) for t in turns[-3:]), turns
 
 
 def test_kip848_is_served_by_the_broker_but_not_by_kafka_python(executed):
