@@ -1,4 +1,4 @@
-"""The course's lab widgets: a click runs a trial, the widget stays live (notebooks 02-05, 09-11).
+"""The course's lab widgets: a click runs a trial, the widget stays live (notebooks 02-05, 09-12).
 
 Every lab's factory RETURNS the lab, holding every control, so a test drives it
 headlessly: set values, click, wait::
@@ -34,7 +34,7 @@ __all__ = ["LiveRun", "ReplayLab", "replay_lab"]
 # ---------------------------------------------------------------------------- the shared mechanism
 
 class LiveRun:
-    """Runs a lab's click off the kernel's thread (notebooks 02-05, 09-11).
+    """Runs a lab's click off the kernel's thread (notebooks 02-05, 09-12).
 
     :meth:`start` disables ``button`` and runs ``work()`` in a daemon thread (or in the
     caller's, with ``background=False``); whatever ``work`` raises is kept in
@@ -955,14 +955,14 @@ FAILOVER_CHOICES: dict[str, tuple[str, ...]] = {
 
 
 @dataclass
-class FailoverLab:
+class FailoverLab(_Lab):
     """The controls of the failover lab (notebook 12); ``box`` is what to display.
 
     Each run kills the node coordinating the chosen modes' groups ``kill_after`` seconds
     after every consumer's first acknowledged commit, shows the kill table and the timeline,
-    then brings the node back (``recover``) before the button is enabled again. ``click()`` runs it in a
-    background thread, so the kernel stays free; ``wait()`` waits for it; ``run()`` runs
-    it synchronously.
+    then brings the node back (``recover``) before the button is enabled again. A click runs
+    it in a background thread (:class:`LiveRun`), so the kernel stays free; ``wait()`` returns
+    its report; ``run()`` runs it synchronously.
     """
 
     mode: Any  # Dropdown: FAILOVER_CHOICES
@@ -980,12 +980,14 @@ class FailoverLab:
     last_figure: Any = None
     last_error: BaseException | None = None
     runs: int = 0
-    thread: Any = None
+    live: Any = None  # LiveRun
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
+    def result(self) -> Any:
+        return self.last_report
 
-        display(self.box)
+    def wait(self, timeout: float | None = 300) -> Any:
+        """Wait for the run a click started (a run takes 30 s or more); its report."""
+        return super().wait(timeout)
 
     def _stage(self, text: str) -> None:
         self.status.value = text
@@ -996,7 +998,6 @@ class FailoverLab:
 
         from .plots import plot_failover
 
-        self.run_button.disabled = True
         self.last_error = None
         try:
             modes = FAILOVER_CHOICES[self.mode.value]
@@ -1021,23 +1022,6 @@ class FailoverLab:
             self.last_error = exc
             self._stage(f"run failed: {type(exc).__name__}: {_first_line(exc)}")
             return None
-        finally:
-            self.run_button.disabled = False
-
-    def click(self) -> None:
-        """What the button does: one run in a background thread (one at a time)."""
-        import threading
-
-        if self.thread is not None and self.thread.is_alive():
-            return
-        self.thread = threading.Thread(target=self.run, name="failover-lab", daemon=True)
-        self.thread.start()
-
-    def wait(self, timeout: float | None = None) -> Any:
-        """Wait for a background run to end; returns its report."""
-        if self.thread is not None:
-            self.thread.join(timeout)
-        return self.last_report
 
 
 def failover_lab(
@@ -1076,6 +1060,7 @@ def failover_lab(
     report, output = w.HTML(value=""), w.Output()
     box = w.VBox([mode_w, kill_w, w.HBox([button, status]), report, output])
     lab = FailoverLab(mode_w, kill_w, button, status, report, output, box, trial, recover, dict(settings))
+    lab.live = LiveRun(button, status, name="failover lab")
     button.on_click(lambda _b: lab.click())
     return lab
 

@@ -1,6 +1,8 @@
 """helpers.failover's pure parts (no broker): tallies of commits, callbacks, events and ledgers."""
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from helpers import failover as fo
@@ -142,6 +144,14 @@ def test_failover_lab_runs_in_the_background_and_recovers_the_node():
     lab.click()
     lab.wait(10)
     assert calls[1][0] == ["sync", "async", "combined", "auto"] and lab.runs == 2
+    # the button stays disabled until the node is back, and a click meanwhile starts nothing
+    release = threading.Event()
+    lab.recover = lambda node: release.wait(10)
+    assert lab.click() and lab.run_button.disabled
+    assert not lab.click()
+    release.set()
+    lab.wait(10)
+    assert not lab.run_button.disabled and lab.runs == 3 and len(calls) == 3 and lab.seconds is not None
 
 
 def test_failover_lab_shows_a_failed_run_and_rejects_nonsense():
