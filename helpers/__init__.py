@@ -17,6 +17,7 @@ _EXPORTS: dict[str, str] = {
     "start_broker": "broker",
     "stop_broker": "broker",
     "restart_broker": "broker",
+    "outage_plan": "broker",
     "broker_status": "broker",
     "broker_logs": "broker",
     # topics and seeding (notebook 01)

@@ -35,6 +35,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -45,6 +46,7 @@ __all__ = [
     "start_broker",
     "stop_broker",
     "restart_broker",
+    "outage_plan",
     "broker_status",
     "broker_logs",
     "probe",
@@ -817,6 +819,29 @@ def _wait_gone(proc: psutil.Process, timeout: float) -> bool:
             pass
         if time.monotonic() >= deadline:
             return False
+
+
+def outage_plan(requested: bool, section: str, missed: str) -> dict[str, Any]:
+    """Whether a notebook's broker-outage section may stop the broker (notebooks 03 and 04).
+
+    Only the course's own embedded broker is ever stopped, never a shared one: one named by
+    ``KAFKA_BOOTSTRAP_SERVERS`` (a Docker container, a cluster, a room's broker) or one serving
+    a room, and only when ``requested`` (the notebook's ``STOP_BROKER``). Returns
+    ``{"skipped", "shared", "why"}``; when the section is skipped it prints
+    ``missed`` (what the learner does not see) and how to see it.
+    """
+    shared = ensure_broker().shared
+    skipped = shared or not requested
+    if shared:
+        print(f"{section} skipped: this broker is shared, and stopping it would stop everyone's work. "
+              f"What you miss: {missed}. To see it, run this notebook on a broker of your own: "
+              "unset KAFKA_BOOTSTRAP_SERVERS, and the course starts one for you. (On a cluster, one node "
+              "down is not 'the broker down': another node takes over as the group's coordinator; "
+              "notebook 12 shows it.)")
+    elif skipped:
+        print(f"{section} skipped: STOP_BROKER is False. Set it to True to see {missed}.")
+    return {"skipped": skipped, "shared": shared,
+            "why": None if not skipped else "shared broker" if shared else "STOP_BROKER is False"}
 
 
 def stop_broker() -> bool:

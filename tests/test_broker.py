@@ -344,3 +344,20 @@ def test_the_suite_runs_on_a_fresh_broker_of_its_own_not_the_labs(kafka):
         pytest.skip("the suite was asked to use a given cluster, or the course's own broker")
     assert not broker._run_dir().is_relative_to(broker.course_home())
     assert broker.broker_status()["pid"] == kafka.pid
+
+
+@pytest.mark.parametrize("requested, shared, why", [
+    (True, False, None), (False, False, "STOP_BROKER is False"),
+    (True, True, "shared broker"), (False, True, "shared broker")])
+def test_an_outage_section_stops_only_a_broker_of_our_own_and_says_what_a_skip_misses(
+        monkeypatch, capsys, requested, shared, why):
+    info = broker.BrokerInfo("127.0.0.1:9", "env", shared=shared)
+    monkeypatch.setattr(broker, "ensure_broker", lambda: info)
+    plan = broker.outage_plan(requested, "Section 9z", "the thing")
+    assert plan == {"skipped": why is not None, "shared": shared, "why": why}
+    printed = capsys.readouterr().out
+    if why is None:
+        assert printed == ""
+    else:
+        assert printed.startswith("Section 9z skipped") and "the thing" in printed
+        assert ("unset KAFKA_BOOTSTRAP_SERVERS" in printed) == shared
