@@ -1,7 +1,9 @@
-"""What a crash-lab worker costs: forked by the fork server against a new interpreter.
+"""What a crash-lab worker costs: forked by the fork server, a new interpreter, or a warm one.
 
 Runs a private broker (COURSE_STATE_DIR in a temp folder), then crash trials that alternate
-the two ways to start their workers, so the ratio comes from one run:
+the three ways to start their workers, so the ratios come from one run. "warm pool" is what
+the replay labs did before the fork server: two workers started ahead of the click, their
+start counted in the CPU figure (2 s before the trial, out of its wall time):
     .venv/bin/python benchmarks/worker_start.py [--trials 10] [--messages 200]
 Prints, per way, the machine's busy CPU seconds and the wall seconds per trial (two workers
 each: the killed run and the rerun). Printed, not asserted: shared machines are noisy.
@@ -32,21 +34,30 @@ def main() -> None:
         os.environ["COURSE_STATE_DIR"] = tmp
         import helpers as hp
         from helpers.crashlab import CrashPlan, run_trial, trial
+        from helpers.crashlab.warm import WarmWorkers
 
         try:
             hp.start_broker()
             topic = hp.create_topic(hp.unique_name("bench-workers"), 3)
             hp.seed_messages(topic, args.messages, progress=False)
-            figures: dict[str, list[tuple[float, float]]] = {"forked": [], "new interpreter": []}
+            ways = ("forked", "new interpreter", "warm pool")
+            figures: dict[str, list[tuple[float, float]]] = {way: [] for way in ways}
+            pool = WarmWorkers(2)
             for i in range(args.trials + 1):
-                for way, fork in (("forked", True), ("new interpreter", False)):
-                    trial.FORK = fork
-                    c0, t0 = _busy_cpu_s(), time.perf_counter()
+                for way in figures:
+                    trial.FORK = way != "new interpreter"
+                    c0 = _busy_cpu_s()
+                    if way == "warm pool":
+                        pool.fill()
+                        time.sleep(2)  # the click comes after the workers have imported everything
+                    t0 = time.perf_counter()
                     report = run_trial("sync", CrashPlan(after_records=args.messages // 2), topic=topic,
-                                       n_messages=args.messages, max_poll_records=50)
+                                       n_messages=args.messages, max_poll_records=50,
+                                       workers=pool if way == "warm pool" else None)
                     assert report.lost == 0, report.summary()
                     if i:  # the first round warms up (the fork server starts in it)
                         figures[way].append((_busy_cpu_s() - c0, time.perf_counter() - t0))
+            pool.close()
         finally:
             trial.FORK = hasattr(os, "fork")
             hp.stop_broker()
@@ -54,9 +65,11 @@ def main() -> None:
     for way, rows in figures.items():
         cpu, wall = statistics.median(r[0] for r in rows), statistics.median(r[1] for r in rows)
         print(f"  {way:16s} median busy CPU {cpu:5.2f} s, wall {wall:5.2f} s per trial")
-    fork_cpu = statistics.median(r[0] for r in figures["forked"])
-    new_cpu = statistics.median(r[0] for r in figures["new interpreter"])
-    print(f"  forked workers use {new_cpu / fork_cpu:.2f}x less CPU per trial")
+    cpu_of = {way: statistics.median(r[0] for r in rows) for way, rows in figures.items()}
+    wall_of = {way: statistics.median(r[1] for r in rows) for way, rows in figures.items()}
+    print(f"  forked workers use {cpu_of['new interpreter'] / cpu_of['forked']:.2f}x less CPU per trial than "
+          f"new interpreters, and {cpu_of['warm pool'] / cpu_of['forked']:.2f}x less than a warm pool")
+    print(f"  a trial's wall time, warm pool / forked: {wall_of['warm pool'] / wall_of['forked']:.2f}")
 
 
 if __name__ == "__main__":

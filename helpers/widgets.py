@@ -170,16 +170,21 @@ STAGES = ("preparing", "run 1 starting", "run 1 consuming", "run 1 stopped", "ru
 
 
 class _Warmup:
-    """The replay lab's topic (created and seeded once) and its warm workers, prepared in
-    the background as soon as the lab is built; every trial uses a fresh group. Only the
-    :data:`_KEEP_WARM` labs built or clicked last keep their workers waiting (re-running a lab's
-    cell builds a new lab); an older lab's next click starts them again, and the oldest stop."""
+    """The replay lab's topic (created and seeded once) and its workers' start, prepared in the
+    background as soon as the lab is built; every trial uses a fresh group.
+
+    Where ``os.fork`` exists, workers are forked by the crash lab's fork server, started here:
+    as quick to start as warm workers, for a third of the CPU (``benchmarks/worker_start.py``).
+    Elsewhere two warm workers wait; only the :data:`_KEEP_WARM` labs built or clicked last keep
+    theirs (re-running a lab's cell builds a new lab); an older lab's next click starts them
+    again, and the oldest stop."""
 
     def __init__(self, n_messages: int, partitions: int, bootstrap: str | None) -> None:
+        from .crashlab import trial
         from .crashlab.warm import WarmWorkers
 
         self.n_messages, self.partitions, self.bootstrap = n_messages, partitions, bootstrap
-        self.workers = WarmWorkers(2)
+        self.workers = None if trial.FORK else WarmWorkers(2)
         _keep_warm(self.workers)
         self.topic: str | None = None
         self.error: BaseException | None = None
@@ -192,6 +197,10 @@ class _Warmup:
             from .topics import create_topic, seed_messages, unique_name
 
             bootstrap = self.bootstrap or ensure_broker().bootstrap
+            if self.workers is None:
+                from .crashlab import forkserver
+
+                forkserver.ready()
             _fill_if_kept(self.workers)
             topic = create_topic(unique_name("replay-lab"), self.partitions, bootstrap=bootstrap)
             seed_messages(topic, self.n_messages, bootstrap=bootstrap, progress=False)
@@ -219,6 +228,8 @@ _WARM_LOCK = threading.Lock()
 
 def _keep_warm(workers: Any) -> None:
     """Count ``workers`` as the newest of the pools kept warm; stop the waiting ones beyond the cap."""
+    if workers is None:  # forked workers: no pool
+        return
     with _WARM_LOCK:
         if workers in _WARM:
             _WARM.remove(workers)
@@ -229,12 +240,16 @@ def _keep_warm(workers: Any) -> None:
 
 def _fill_if_kept(workers: Any) -> None:
     """Top ``workers`` up, unless a newer lab has taken their place (a closed pool stays closed)."""
+    if workers is None:
+        return
     with _WARM_LOCK:
         if workers in _WARM:
             workers.fill()
 
 
 def _close_warm(workers: Any) -> None:
+    if workers is None:
+        return
     with _WARM_LOCK:
         if workers in _WARM:
             _WARM.remove(workers)
@@ -306,7 +321,7 @@ class ReplayLab(_Lab):
             mode, plan, kw = self.trial_args()
             if self.warmup is not None:
                 if self.warmup.topic is None:
-                    self._stage(0, "preparing: the lab's topic and warm consumers (first run only)")
+                    self._stage(0, "preparing: the lab's topic (first run only)")
                 kw.update(self.warmup.trial_kwargs())
             kw["progress"] = self._on_progress
             report = self.run_trial(mode, plan, **kw)
@@ -328,7 +343,7 @@ class ReplayLab(_Lab):
             return None
         finally:
             if self.warmup is not None and self.warmup.topic is not None:
-                _fill_if_kept(self.warmup.workers)  # two fresh workers warm up while you read
+                _fill_if_kept(self.warmup.workers)  # without os.fork: two fresh workers warm up
 
     def _on_progress(self, stage: str, run: int, records: int) -> None:
         """``run_trial``'s progress: the bar and a status line."""
@@ -366,7 +381,7 @@ class ReplayLab(_Lab):
         return out
 
     def close(self) -> None:
-        """Stop the lab's warm worker processes (they also stop when Python exits)."""
+        """Stop the lab's warm worker processes, if it has any (they also stop when Python exits)."""
         if self.warmup is not None:
             _close_warm(self.warmup.workers)
 
@@ -460,8 +475,9 @@ def replay_lab(
     ``run_trial(mode, CrashPlan(...), n_messages=..., process_ms=..., **trial_settings)``
     (by default :func:`helpers.crashlab.run_trial`) in a background thread
     (``background=False``: in the click). The default lab creates and seeds one topic of
-    ``n_messages`` and starts two warm worker processes as soon as it is built (every trial
-    gets a fresh group on that topic), so a click pays for the trial, not for set-up.
+    ``n_messages`` and starts the crash lab's fork server (without ``os.fork``: two warm worker
+    processes) as soon as it is built (every trial gets a fresh group on that topic), so a
+    click pays for the trial, not for set-up.
     ``process_ms`` (simulated work per record, 0 by default) makes run 1 last long enough
     for auto commits to happen before the crash: notebook 02 passes 2 ms.
     ``run_trial`` and ``crash_plan`` can be replaced (the tests pass stand-ins).

@@ -180,12 +180,16 @@ def test_workers_are_forked_by_one_server_and_an_edited_loop_module_is_read_fres
         parents.append(int(str(err.value).split("parent ")[1].split()[0].rstrip(")'\"")))
         servers.append(forkserver._SERVER[0].proc.pid)
     assert parents == servers and servers[0] == servers[1]  # one server forked both
+    assert forkserver.ready() == servers[0]  # what a replay lab calls when built: the same server
     assert "helpers.crashlab.forkserver" in " ".join(psutil.Process(servers[0]).cmdline())
     assert psutil.Process(servers[0]).ppid() == os.getpid()
     monkeypatch.chdir(tmp_path.parent)  # another folder: another PYTHONPATH, so a new server
     with pytest.raises(cl.WorkerError, match="edited_loop"):
         parent._run_worker(cfg, tmp_path, time.time() + 30, None)
     assert forkserver._SERVER[0].proc.pid != servers[0]
+    monkeypatch.chdir(tmp_path)
+    started = forkserver.ready()  # back in the first folder: ready() starts its server ahead of a run
+    assert started != servers[0] and forkserver._SERVER[0].proc.pid == started
 
 
 def test_a_fork_server_that_cannot_start_says_why(tmp_path, monkeypatch):

@@ -28,7 +28,7 @@ import traceback
 from pathlib import Path
 from typing import TextIO
 
-__all__ = ["ForkedWorker", "start"]
+__all__ = ["ForkedWorker", "ready", "start"]
 
 _ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -129,18 +129,30 @@ _LOCK = threading.Lock()
 _SERVER: list[_Server] = []
 
 
+def _current(env: dict[str, str]) -> _Server:
+    """The server for ``env``, started if need be (the caller holds ``_LOCK``)."""
+    if _SERVER and (_SERVER[0].env != env or _SERVER[0].proc.poll() is not None):
+        _SERVER.pop().close()  # its running children still report to it
+    if not _SERVER:
+        _SERVER.append(_Server(env))
+    return _SERVER[0]
+
+
+def ready() -> int:
+    """Start the server now unless it runs (a replay lab does, before its first click); its pid."""
+    from .warm import worker_env
+
+    with _LOCK:
+        return _current(worker_env()).proc.pid
+
+
 def start(config_path: Path) -> ForkedWorker:
     """A worker forked for ``config_path`` (a run's config, naming its stdout and stderr files)."""
     from .warm import worker_env
 
     env = worker_env()
     with _LOCK:
-        if _SERVER and (_SERVER[0].env != env or _SERVER[0].proc.poll() is not None):
-            _SERVER.pop().close()  # its running children still report to it
-        if not _SERVER:
-            _SERVER.append(_Server(env))
-        server = _SERVER[0]
-        return server.fork(config_path)
+        return _current(env).fork(config_path)
 
 
 # ---- the server process ---------------------------------------------------------------------

@@ -4,9 +4,11 @@ Starting a worker costs an interpreter start and the kafka-python import (about 
 0.8 s on a loaded 2-core machine), twice per trial. :class:`WarmWorkers` keeps a few
 ``python -m helpers.crashlab.worker --wait`` processes that have done both and wait on
 stdin for their config; :func:`helpers.crashlab.run_trial` takes one per run when given
-``workers=``, and starts a cold one when none fits. The replay lab (notebook 02) keeps a
-pool, so a click does not pay for process starts. A warm worker imports the learner's
-loop module only after its go signal, so an edited ``my_loop.py`` is read fresh.
+``workers=``, and forks one (:mod:`.forkserver`) or starts a cold one when none fits. Where
+``os.fork`` is missing, the replay lab (notebook 02) keeps a pool, so a click does not pay for
+process starts; elsewhere forked workers start as quickly for a third of the CPU. A warm
+worker imports the learner's loop module only after its go signal, so an edited ``my_loop.py``
+is read fresh.
 """
 from __future__ import annotations
 
