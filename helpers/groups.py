@@ -636,27 +636,32 @@ def _parse_json_stream(text: str) -> list[Any]:
 
 
 def offsets_formatter_records(partition: int, *, bootstrap: str | None = None, offset: int | None = None,
-                              timeout_ms: int = 1500,
+                              timeout_ms: int = 1500, patient_ms: int = 15_000,
                               timeout_s: float = 90.0) -> tuple[ToolRun, list[dict[str, Any]]]:
     """One ``__consumer_offsets`` partition's offset commits, as Kafka's formatter prints them (notebook 09).
 
     Runs ``kafka-console-consumer --topic __consumer_offsets --partition N --offset earliest
     --formatter org.apache.kafka.tools.consumer.OffsetsMessageFormatter --timeout-ms ...``:
     it reads from the start (or from ``offset``) and stops after ``timeout_ms`` without a
-    new record. Returns
-    the run and the printed JSON objects (``{"key": {"type", "data"}, "value": {"version",
-    "data"} or None}``), in log order. Group-metadata records are not printed by this
-    formatter.
+    new record. ``--timeout-ms`` also runs while the tool starts up: on a busy machine its
+    first fetch can come later, and it exits having read nothing (``TimeoutException``); then
+    it is run once more with ``patient_ms``. Returns the last run and the printed JSON objects
+    (``{"key": {"type", "data"}, "value": {"version", "data"} or None}``), in log order.
+    Group-metadata records are not printed by this formatter.
     """
     for name, value in (("partition", partition), ("offset", 0 if offset is None else offset)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"{name} must be a whole number >= 0, not {value!r}")
     start = "earliest" if offset is None else str(offset)
-    run = _run_java(CONSOLE_CONSUMER_CLASS,
-                    ["--topic", "__consumer_offsets", "--partition", str(partition), "--offset", start,
-                     "--formatter", OFFSETS_FORMATTER_CLASS, "--timeout-ms", str(int(timeout_ms))],
-                    bootstrap=bootstrap or ensure_broker().bootstrap, timeout_s=timeout_s)
-    if "Exception" in run.stderr and not run.stdout.strip():
+    for wait_ms in (timeout_ms, max(timeout_ms, patient_ms)):
+        run = _run_java(CONSOLE_CONSUMER_CLASS,
+                        ["--topic", "__consumer_offsets", "--partition", str(partition), "--offset", start,
+                         "--formatter", OFFSETS_FORMATTER_CLASS, "--timeout-ms", str(int(wait_ms))],
+                        bootstrap=bootstrap or ensure_broker().bootstrap, timeout_s=timeout_s)
+        failed = "Exception" in run.stderr and not run.stdout.strip()
+        if not failed or "TimeoutException" not in run.stderr:
+            break
+    if failed:
         raise ToolError(f"kafka-console-consumer failed:\n{run.stderr[-2000:]}")
     return run, _parse_json_stream(run.stdout)
 
@@ -774,19 +779,13 @@ def formatter_vs_decoder(group_id: str, *, bootstrap: str | None = None, since: 
     decoded = read_offsets_topic(bootstrap, partitions=[partition],
                                  since=None if start is None else {partition: start}, timeout_s=120)
     ours = [_decoder_row(r) for r in decoded if r["kind"] == "offset_commit" and r["group"] == group_id]
-    # --timeout-ms also runs while the console consumer starts up: on a busy machine its first
-    # fetch can come after 1.5 s, and it exits having read nothing. Then ask again, patiently.
-    for attempt, wait_ms in enumerate((timeout_ms, max(timeout_ms, 15_000))):
-        try:
-            run, printed = offsets_formatter_records(partition, bootstrap=bootstrap, offset=start,
-                                                     timeout_ms=wait_ms)
-        except ToolError as exc:  # it read nothing: "TimeoutException" on stderr
-            if attempt or "TimeoutException" not in str(exc):
-                raise
-            continue
+    run, printed = offsets_formatter_records(partition, bootstrap=bootstrap, offset=start,
+                                             timeout_ms=timeout_ms)
+    raw = [r for r in printed if r["key"]["data"].get("group") == group_id]
+    if len(raw) < len(ours):  # it went quiet for timeout_ms before it read all of the group's records
+        run, printed = offsets_formatter_records(partition, bootstrap=bootstrap, offset=start,
+                                                 timeout_ms=15_000)
         raw = [r for r in printed if r["key"]["data"].get("group") == group_id]
-        if raw or not ours:
-            break
     return FormatterCheck(group_id, partition, [_formatter_row(r) for r in raw], ours, run, raw)
 
 

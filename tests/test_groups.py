@@ -378,3 +378,30 @@ def test_expiry_and_deletion_write_the_same_tombstone_in_the_brokers_jar():
     assert tombstone in calls("appendOffsetCommitTombstone")     # ... which expiry uses:
     assert "appendOffsetCommitTombstone" in calls("$cleanupExpiredOffsets$")
     assert "offsetsRetentionMs" in calls("$cleanupExpiredOffsets$")
+
+
+def test_the_formatter_is_asked_again_patiently_when_it_timed_out_before_its_first_record(monkeypatch):
+    record = '{"key":{"type":1,"data":{"group":"g","topic":"t","partition":0}},"value":null}'
+    said = [("", "org.apache.kafka.common.errors.TimeoutException: null\nProcessed a total of 0 messages"),
+            (record, "Processed a total of 1 messages")]
+    waits = []
+
+    def fake_run(cls, args, *, bootstrap, timeout_s):
+        waits.append(int(args[args.index("--timeout-ms") + 1]))
+        out, err = said[len(waits) - 1]
+        return groups.ToolRun("kafka-console-consumer", args, bootstrap, 0, out, err, 0.1)
+
+    monkeypatch.setattr(groups, "_run_java", fake_run)
+    run, printed = groups.offsets_formatter_records(3, bootstrap="b", timeout_ms=1500)
+    assert waits == [1500, 15_000] and printed[0]["key"]["data"]["group"] == "g"
+    # any other failure, or a second time-out, is raised with what the tool said
+    said[1] = ("", "org.apache.kafka.common.errors.TimeoutException: null")
+    waits.clear()
+    with pytest.raises(groups.ToolError, match="TimeoutException"):
+        groups.offsets_formatter_records(3, bootstrap="b")
+    assert len(waits) == 2
+    said[0] = ("", "java.lang.IllegalStateException: broken")
+    waits.clear()
+    with pytest.raises(groups.ToolError, match="broken"):
+        groups.offsets_formatter_records(3, bootstrap="b")
+    assert len(waits) == 1
