@@ -11,8 +11,9 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import tempfile
 import time
+
+from _private import private_broker
 
 
 def _cpu_s(pid: int | None) -> float:
@@ -28,36 +29,31 @@ def main() -> None:
     parser.add_argument("--restarts", type=int, default=3)
     parser.add_argument("--messages", type=int, default=20_000)
     args = parser.parse_args()
-    os.environ.pop("KAFKA_BOOTSTRAP_SERVERS", None)
-    with tempfile.TemporaryDirectory(prefix="broker-bench-") as tmp:
-        os.environ["COURSE_STATE_DIR"] = tmp
+    with private_broker("broker-bench-"):
         import helpers as hp
         import helpers.broker as broker
         from helpers.broker import _rss_mb
 
-        try:
-            t0 = time.perf_counter()
-            first = hp.start_broker()
-            first_wall = time.perf_counter() - t0
-            rss_idle = _rss_mb(first.pid)
-            topic = hp.create_topic(hp.unique_name("bench"), 3)
-            hp.seed_messages(topic, args.messages, progress=False)
-            hp.consume("sync", topic, hp.unique_name("bench-g"), max_records=args.messages)
-            rss_busy = _rss_mb(first.pid)
-            warm: list[tuple[float, float]] = []  # with the class-data-sharing archive
-            plain: list[tuple[float, float]] = []  # and without it, alternating
-            with_archive = broker._cds_flags
-            for _ in range(args.restarts):
-                for times, flags in ((warm, with_archive), (plain, lambda java, dump: ([], None))):
-                    hp.stop_broker()
-                    broker._cds_flags = flags
-                    t0 = time.perf_counter()
-                    info = hp.start_broker()
-                    times.append((time.perf_counter() - t0, _cpu_s(info.pid)))
-                    broker._cds_flags = with_archive
-            status = hp.broker_status()
-        finally:
-            hp.stop_broker()
+        t0 = time.perf_counter()
+        first = hp.start_broker()
+        first_wall = time.perf_counter() - t0
+        rss_idle = _rss_mb(first.pid)
+        topic = hp.create_topic(hp.unique_name("bench"), 3)
+        hp.seed_messages(topic, args.messages, progress=False)
+        hp.consume("sync", topic, hp.unique_name("bench-g"), max_records=args.messages)
+        rss_busy = _rss_mb(first.pid)
+        warm: list[tuple[float, float]] = []  # with the class-data-sharing archive
+        plain: list[tuple[float, float]] = []  # and without it, alternating
+        with_archive = broker._cds_flags
+        for _ in range(args.restarts):
+            for times, flags in ((warm, with_archive), (plain, lambda java, dump: ([], None))):
+                hp.stop_broker()
+                broker._cds_flags = flags
+                t0 = time.perf_counter()
+                info = hp.start_broker()
+                times.append((time.perf_counter() - t0, _cpu_s(info.pid)))
+                broker._cds_flags = with_archive
+        status = hp.broker_status()
     print(f"Apache Kafka {status.get('kafka_version')} embedded broker, {os.cpu_count()} cores")
     print(f"first start (format + start) : {first_wall:6.2f} s")
     for label, times in (("warm start", warm), ("  without the archive", plain)):

@@ -13,8 +13,9 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import tempfile
 import time
+
+from _private import private_broker
 
 
 def _busy_cpu_s() -> float:
@@ -29,9 +30,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=10, help="trials per way")
     parser.add_argument("--messages", type=int, default=200)
     args = parser.parse_args()
-    os.environ.pop("KAFKA_BOOTSTRAP_SERVERS", None)
-    with tempfile.TemporaryDirectory(prefix="worker-bench-") as tmp:
-        os.environ["COURSE_STATE_DIR"] = tmp
+    with private_broker("worker-bench-"):
         import helpers as hp
         from helpers.crashlab import CrashPlan, run_trial, trial
         from helpers.crashlab.warm import WarmWorkers
@@ -60,7 +59,6 @@ def main() -> None:
             pool.close()
         finally:
             trial.FORK = hasattr(os, "fork")
-            hp.stop_broker()
     print(f"crash trials of {args.messages} records, {args.trials} per way, alternating:")
     for way, rows in figures.items():
         cpu, wall = statistics.median(r[0] for r in rows), statistics.median(r[1] for r in rows)

@@ -635,8 +635,12 @@ def _parse_json_stream(text: str) -> list[Any]:
         out.append(value)
 
 
+#: How long the console consumer may wait for a record when asked again, patiently.
+_PATIENT_MS = 15_000
+
+
 def offsets_formatter_records(partition: int, *, bootstrap: str | None = None, offset: int | None = None,
-                              timeout_ms: int = 1500, patient_ms: int = 15_000,
+                              timeout_ms: int = 1500, patient_ms: int = _PATIENT_MS,
                               timeout_s: float = 90.0) -> tuple[ToolRun, list[dict[str, Any]]]:
     """One ``__consumer_offsets`` partition's offset commits, as Kafka's formatter prints them (notebook 09).
 
@@ -653,11 +657,12 @@ def offsets_formatter_records(partition: int, *, bootstrap: str | None = None, o
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"{name} must be a whole number >= 0, not {value!r}")
     start = "earliest" if offset is None else str(offset)
+    bootstrap = bootstrap or ensure_broker().bootstrap
     for wait_ms in (timeout_ms, max(timeout_ms, patient_ms)):
         run = _run_java(CONSOLE_CONSUMER_CLASS,
                         ["--topic", "__consumer_offsets", "--partition", str(partition), "--offset", start,
                          "--formatter", OFFSETS_FORMATTER_CLASS, "--timeout-ms", str(int(wait_ms))],
-                        bootstrap=bootstrap or ensure_broker().bootstrap, timeout_s=timeout_s)
+                        bootstrap=bootstrap, timeout_s=timeout_s)
         failed = "Exception" in run.stderr and not run.stdout.strip()
         if not failed or "TimeoutException" not in run.stderr:
             break
@@ -784,7 +789,7 @@ def formatter_vs_decoder(group_id: str, *, bootstrap: str | None = None, since: 
     raw = [r for r in printed if r["key"]["data"].get("group") == group_id]
     if len(raw) < len(ours):  # it went quiet for timeout_ms before it read all of the group's records
         run, printed = offsets_formatter_records(partition, bootstrap=bootstrap, offset=start,
-                                                 timeout_ms=15_000)
+                                                 timeout_ms=max(timeout_ms, _PATIENT_MS))
         raw = [r for r in printed if r["key"]["data"].get("group") == group_id]
     return FormatterCheck(group_id, partition, [_formatter_row(r) for r in raw], ours, run, raw)
 

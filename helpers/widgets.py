@@ -174,7 +174,7 @@ class _Warmup:
     background as soon as the lab is built; every trial uses a fresh group.
 
     Where ``os.fork`` exists, workers are forked by the crash lab's fork server, started here:
-    as quick to start as warm workers, for a third of the CPU (``benchmarks/worker_start.py``).
+    within 0.05 s per trial of warm workers, for a third of the CPU (``benchmarks/worker_start.py``).
     Elsewhere two warm workers wait; only the :data:`_KEEP_WARM` labs built or clicked last keep
     theirs (re-running a lab's cell builds a new lab); an older lab's next click starts them
     again, and the oldest stop."""
@@ -201,7 +201,8 @@ class _Warmup:
                 from .crashlab import forkserver
 
                 forkserver.ready()
-            _fill_if_kept(self.workers)
+            else:
+                _fill_if_kept(self.workers)
             topic = create_topic(unique_name("replay-lab"), self.partitions, bootstrap=bootstrap)
             seed_messages(topic, self.n_messages, bootstrap=bootstrap, progress=False)
             self.topic = topic

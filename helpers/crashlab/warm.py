@@ -6,7 +6,7 @@ Starting a worker costs an interpreter start and the kafka-python import (about 
 stdin for their config; :func:`helpers.crashlab.run_trial` takes one per run when given
 ``workers=``, and forks one (:mod:`.forkserver`) or starts a cold one when none fits. Where
 ``os.fork`` is missing, the replay lab (notebook 02) keeps a pool, so a click does not pay for
-process starts; elsewhere forked workers start as quickly for a third of the CPU. A warm
+process starts; elsewhere forked workers start almost as quickly, for a third of the CPU. A warm
 worker imports the learner's loop module only after its go signal, so an edited ``my_loop.py``
 is read fresh.
 """
